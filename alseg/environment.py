@@ -1,0 +1,76 @@
+"""The environment record stored with every experiment: versions, device, determinism flags."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import torch
+
+PACKAGES = ("alseg", "torch", "segmentation-models-pytorch", "timm", "numpy", "scikit-learn", "scipy", "pandas")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def environment_record(device: torch.device) -> dict[str, Any]:
+    """Versions, platform, device and the torch settings that affect determinism."""
+    dev: dict[str, Any] = {"type": device.type, "name": "cpu"}
+    if device.type == "cuda":
+        dev["name"] = torch.cuda.get_device_name(device)
+        dev["cuda"] = torch.version.cuda
+        dev["cudnn"] = torch.backends.cudnn.version()
+    return {
+        "versions": package_versions(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "device": dev,
+        "torch": {
+            "num_threads": torch.get_num_threads(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        },
+    }
+
+
+def resolve_device(text: str) -> torch.device:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' → a device that exists here, or a usage error."""
+    from alseg.errors import AlsegUsageError
+
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise AlsegUsageError(f"--device {text}: CUDA is not available on this machine; use --device cpu or auto")
+        dev = torch.device(text)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise AlsegUsageError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return dev
+    raise AlsegUsageError(f"unknown device '{text}'; use auto, cpu, cuda or cuda:N")
+
+
+def configure_torch(device: torch.device, threads: int, deterministic: bool) -> None:
+    """Threads and determinism switches, set once per process before any model is built."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        if device.type == "cuda":
+            import os
+
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -1,0 +1,14 @@
+"""The two kinds of failure alseg reports without a traceback."""
+
+from __future__ import annotations
+
+
+class AlsegError(Exception):
+    """A domain failure (a run broke, a file is corrupt): the CLI prints one line and exits 1."""
+
+
+class AlsegUsageError(AlsegError):
+    """Bad input from the user (unknown name, missing folder, bad option): the CLI exits 2.
+
+    The message names the problem and the fix, e.g. the list of valid names.
+    """

@@ -1,0 +1,349 @@
+"""Pure compute functions over the tidy round table: curves, AUBC, efficiency, times, overlap."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from alseg.errors import AlsegUsageError
+
+REFERENCE = "random"
+CEILING = "full"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A reported metric: its direction decides ranks, bold cells and efficiency targets."""
+
+    higher_is_better: bool
+    label: str
+
+
+METRICS: dict[str, Metric] = {
+    "dice": Metric(higher_is_better=True, label="Dice"),
+    "iou": Metric(higher_is_better=True, label="IoU"),
+    "miou": Metric(higher_is_better=True, label="mIoU"),
+}
+
+
+def get_metric(name: str) -> Metric:
+    """Look a metric up by name, listing the valid names when it is unknown."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        valid = ", ".join(METRICS)
+        raise AlsegUsageError(f"unknown metric '{name}'; valid: {valid}") from None
+
+
+def _natural_key(text: str) -> list[object]:
+    """Sort key that puts 'x2' before 'x10'."""
+    return [int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", text)]
+
+
+def strategy_order(df: pd.DataFrame) -> list[str]:
+    """Stable strategy order: "random" first, then a Categorical's order or natural sort."""
+    col = df["strategy"]
+    present = set(col.astype(str))
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        names = [str(c) for c in col.cat.categories if str(c) in present]
+    else:
+        names = sorted(present, key=_natural_key)
+    names = [n for n in names if n != CEILING]
+    if REFERENCE in names:
+        names.remove(REFERENCE)
+        names.insert(0, REFERENCE)
+    return names
+
+
+def sort_by_strategy(frame: pd.DataFrame, order: Sequence[str], *cols: str) -> pd.DataFrame:
+    """Sort rows by the strategy order, then by the given columns; reset the index."""
+    rank = {name: i for i, name in enumerate(order)}
+    out = frame.assign(_o=frame["strategy"].map(rank).fillna(len(rank)))
+    return out.sort_values(["_o", *cols], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def _done(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of finished rounds only (all rows when there is no status column)."""
+    if "status" in df.columns:
+        df = df[df["status"].astype(str) == DONE]
+    return df
+
+
+def al_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Finished AL rounds (no ceiling rows) of a single dataset, strategy as plain str."""
+    if "dataset" in df.columns and df["dataset"].nunique() > 1:
+        found = ", ".join(sorted(map(str, df["dataset"].unique())))
+        raise AlsegUsageError(
+            f"a report covers one dataset at a time; found: {found}; filter by dataset first"
+        )
+    out = _done(df)
+    out = out[out["strategy"].astype(str) != CEILING].copy()
+    out["strategy"] = out["strategy"].astype(str)
+    return out
+
+
+def labels(df: pd.DataFrame) -> dict[str, str]:
+    """Display label per strategy (the strategy name where no label is given)."""
+    out: dict[str, str] = {}
+    has = "label" in df.columns
+    for name, label in zip(df["strategy"].astype(str), df["label"] if has else df["strategy"], strict=True):
+        if name not in out and isinstance(label, str) and label:
+            out[name] = label
+    for name in df["strategy"].astype(str):
+        out.setdefault(name, name)
+    return out
+
+
+def aubc(n_labeled: Sequence[float], values: Sequence[float]) -> float:
+    """Trapezoid area under a budget curve divided by (n_R - n_0) (design §5); one point → it."""
+    x = np.asarray(n_labeled, dtype=float)
+    y = np.asarray(values, dtype=float)
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"aubc needs equal-length, non-empty inputs; got {x.size} and {y.size}")
+    idx = np.argsort(x, kind="stable")
+    x, y = x[idx], y[idx]
+    if x.size == 1 or x[-1] == x[0]:
+        return float(y.mean())
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def _stats(group: pd.core.groupby.DataFrameGroupBy, col: str) -> pd.DataFrame:
+    """Mean and sample std (ddof=1) of one column per group."""
+    return group[col].agg(["mean", lambda s: s.std(ddof=1)]).set_axis([f"{col}_mean", f"{col}_std"], axis=1)
+
+
+def compute_curves(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of every metric per strategy and labeled count (the curves)."""
+    rows = al_rows(df)
+    order, names = strategy_order(rows), labels(rows)
+    cols = ["strategy", "label", "n_labeled", "n_seeds"]
+    cols += [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    group = rows.groupby(["strategy", "n_labeled"], sort=False)
+    parts = [group["seed"].nunique().rename("n_seeds")]
+    parts += [_stats(group, m) for m in METRICS if m in rows.columns]
+    out = pd.concat(parts, axis=1).reset_index()
+    out["label"] = out["strategy"].map(names)
+    out["n_labeled"] = out["n_labeled"].astype(int)
+    out = out.reindex(columns=cols)
+    return sort_by_strategy(out, order, "n_labeled")
+
+
+def compute_aubc_per_seed(df: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """AUBC of each (strategy, seed) curve; `complete` marks seeds that cover every budget."""
+    get_metric(metric)
+    rows = al_rows(df)
+    order = strategy_order(rows)
+    grid = set(rows["n_labeled"].astype(int))
+    records = []
+    for (name, seed), g in rows.groupby(["strategy", "seed"], sort=False):
+        g = g.sort_values("n_labeled")
+        records.append(
+            {
+                "strategy": name,
+                "seed": int(seed),
+                "aubc": aubc(g["n_labeled"].to_numpy(), g[metric].to_numpy()),
+                "n_points": len(g),
+                "complete": set(g["n_labeled"].astype(int)) >= grid,
+            }
+        )
+    out = pd.DataFrame(records, columns=["strategy", "seed", "aubc", "n_points", "complete"])
+    return sort_by_strategy(out, order, "seed")
+
+
+def compute_aubc(df: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """Mean, std, seed count and rank (1 = best) of per-seed AUBC; only complete seeds count."""
+    spec = get_metric(metric)
+    rows = al_rows(df)
+    order, names = strategy_order(rows), labels(rows)
+    per_seed = compute_aubc_per_seed(rows, metric)
+    per_seed = per_seed[per_seed["complete"]]
+    group = per_seed.groupby("strategy", sort=False)["aubc"]
+    out = pd.DataFrame(
+        {
+            "aubc_mean": group.mean(),
+            "aubc_std": group.std(ddof=1),
+            "n_seeds": group.size(),
+        }
+    ).reindex(order)
+    out.index.name = "strategy"
+    out = out.reset_index()
+    out["n_seeds"] = out["n_seeds"].fillna(0).astype(int)
+    out["rank"] = out["aubc_mean"].rank(ascending=not spec.higher_is_better, method="min")
+    out["rank"] = out["rank"].astype("Int64")
+    out.insert(1, "label", out["strategy"].map(names))
+    out.insert(2, "metric", metric)
+    return out
+
+
+def compute_label_efficiency(df: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """Fewest labels at which each strategy's mean curve reaches Random's final-budget mean."""
+    spec = get_metric(metric)
+    curves = compute_curves(df)
+    cols = ["strategy", "label", "target", "final_budget", "n_to_target", "reached", "saving"]
+    ref = curves[curves["strategy"] == REFERENCE]
+    if ref.empty:
+        return pd.DataFrame(columns=cols)
+    final = ref.loc[ref["n_labeled"].idxmax()]
+    target, budget = float(final[f"{metric}_mean"]), int(final["n_labeled"])
+    records = []
+    for name, g in curves.groupby("strategy", sort=False):
+        means = g.sort_values("n_labeled")
+        vals = means[f"{metric}_mean"]
+        hit = vals >= target if spec.higher_is_better else vals <= target
+        n = int(means.loc[hit, "n_labeled"].iloc[0]) if hit.any() else None
+        records.append(
+            {
+                "strategy": name,
+                "label": g["label"].iloc[0],
+                "target": target,
+                "final_budget": budget,
+                "n_to_target": n,
+                "reached": n is not None,
+                "saving": budget - n if n is not None else None,
+            }
+        )
+    out = pd.DataFrame(records, columns=cols)
+    out["n_to_target"] = out["n_to_target"].astype("Int64")
+    out["saving"] = out["saving"].astype("Int64")
+    return out
+
+
+def _has_selection(row_selected: object) -> bool:
+    """True where a round ended in a selection (a non-empty `selected`)."""
+    return len(_as_set(row_selected)) > 0
+
+
+def compute_times(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean seconds per round of training, pool pass and selection, and the mean total per seed.
+
+    Train time is averaged over all rounds; pool and selection time over the rounds that ended in a
+    selection (the last round selects nothing and would otherwise pull the mean down).
+    """
+    rows = al_rows(df)
+    order, names = strategy_order(rows), labels(rows)
+    cols = ["strategy", "label", "rounds", "t_train", "t_pool", "t_select", "total_per_seed"]
+    records = []
+    for name, g in rows.groupby("strategy", sort=False):
+        if "selected" in g.columns:
+            sel = g[g["selected"].map(_has_selection)]
+        else:
+            sel = g[(g["t_pool"] > 0) | (g["t_select"] > 0)]
+        totals = g.groupby("seed")[["t_train", "t_pool", "t_select"]].sum().sum(axis=1)
+        records.append(
+            {
+                "strategy": name,
+                "label": names[name],
+                "rounds": int(g["round"].nunique()),
+                "t_train": float(g["t_train"].mean()),
+                "t_pool": float(sel["t_pool"].mean()) if len(sel) else float("nan"),
+                "t_select": float(sel["t_select"].mean()) if len(sel) else float("nan"),
+                "total_per_seed": float(totals.mean()),
+            }
+        )
+    return sort_by_strategy(pd.DataFrame(records, columns=cols), order)
+
+
+def _as_set(value: object) -> frozenset[str]:
+    """The ids of a `selected` cell as a set (None/NaN/empty → empty set)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset([value]) if value else frozenset()
+    if isinstance(value, Iterable):
+        return frozenset(str(v) for v in value)
+    return frozenset()
+
+
+def jaccard(a: Iterable[str], b: Iterable[str]) -> float:
+    """Jaccard index |A∩B| / |A∪B| of two id sets (NaN when both are empty)."""
+    sa, sb = set(a), set(b)
+    union = sa | sb
+    return len(sa & sb) / len(union) if union else float("nan")
+
+
+def compute_overlap(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean (over seeds) Jaccard index of the selections of each pair of strategies per round."""
+    rows = al_rows(df)
+    order = strategy_order(rows)
+    cols = ["strategy_a", "strategy_b", "round", "n_labeled", "n_seeds", "jaccard"]
+    if "selected" not in rows.columns or rows.empty:
+        return pd.DataFrame(columns=cols)
+    sets = {
+        (r.strategy, int(r.seed), int(r.round)): (_as_set(r.selected), int(r.n_labeled))
+        for r in rows.itertuples(index=False)
+    }
+    records = []
+    for a, b in combinations(order, 2):
+        for (name, seed, rnd), (sel_a, n) in sets.items():
+            if name != a or not sel_a:
+                continue
+            sel_b = sets.get((b, seed, rnd), (frozenset(), n))[0]
+            if sel_b:
+                records.append((a, b, rnd, n, seed, jaccard(sel_a, sel_b)))
+    per_seed = pd.DataFrame(records, columns=["strategy_a", "strategy_b", "round", "n", "seed", "j"])
+    if per_seed.empty:
+        return pd.DataFrame(columns=cols)
+    group = per_seed.groupby(["strategy_a", "strategy_b", "round"], sort=False)
+    out = group.agg(n_labeled=("n", "min"), n_seeds=("seed", "nunique"), jaccard=("j", "mean"))
+    out = out.reset_index().reindex(columns=cols)
+    rank = {name: i for i, name in enumerate(order)}
+    out = out.assign(_a=out["strategy_a"].map(rank), _b=out["strategy_b"].map(rank))
+    out = out.sort_values(["_a", "_b", "round"], kind="stable").drop(columns=["_a", "_b"])
+    return out.reset_index(drop=True)
+
+
+def compute_picked_uncertainty(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean predictive entropy of the picked images per strategy and round (NaN rounds skipped)."""
+    rows = al_rows(df)
+    order = strategy_order(rows)
+    cols = ["strategy", "round", "n_labeled", "n_seeds", "picked_entropy"]
+    if "picked_entropy" not in rows.columns:
+        return pd.DataFrame(columns=cols)
+    rows = rows[rows["picked_entropy"].notna()]
+    group = rows.groupby(["strategy", "round"], sort=False)
+    out = group.agg(
+        n_labeled=("n_labeled", "min"),
+        n_seeds=("seed", "nunique"),
+        picked_entropy=("picked_entropy", "mean"),
+    )
+    return sort_by_strategy(out.reset_index().reindex(columns=cols), order, "round")
+
+
+def compute_ceiling(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds of the full-supervision rows (one row, or none without a ceiling)."""
+    rows = _done(df)
+    rows = rows[rows["strategy"].astype(str) == CEILING].copy()
+    cols = ["strategy", "label", "n_labeled", "n_seeds"]
+    cols += [f"{m}_{s}" for m in METRICS for s in ("mean", "std")]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    rows["strategy"] = CEILING
+    group = rows.groupby("strategy")
+    parts = [group["seed"].nunique().rename("n_seeds"), group["n_labeled"].max()]
+    parts += [_stats(group, m) for m in METRICS if m in rows.columns]
+    out = pd.concat(parts, axis=1).reset_index()
+    out["label"] = labels(rows).get(CEILING, "Full supervision")
+    return out.reindex(columns=cols)
+
+
+def final_means(curves: pd.DataFrame, metric: str = "dice") -> pd.Series:
+    """Mean metric at each strategy's largest labeled count, indexed by strategy."""
+    if curves.empty:
+        return pd.Series(dtype=float)
+    last = curves.loc[curves.groupby("strategy", sort=False)["n_labeled"].idxmax()]
+    return last.set_index("strategy")[f"{metric}_mean"]
+
+
+def percent_of_full(curves: pd.DataFrame, ceiling: pd.DataFrame, metric: str = "dice") -> pd.Series:
+    """Final mean metric as a percentage of the full-supervision mean (empty without a ceiling)."""
+    if ceiling.empty:
+        return pd.Series(dtype=float)
+    return final_means(curves, metric) / float(ceiling[f"{metric}_mean"].iloc[0]) * 100.0

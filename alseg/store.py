@@ -1,0 +1,185 @@
+"""The results store: one JSON-lines file per (strategy, seed) run, appended a whole round at a time.
+
+Layout of `results/<experiment>/`: `config.toml` (the resolved config), `experiment.json` (protocol and
+its hash), `environment.json` (versions, device), `runs/<run name>/seed-<s>.jsonl` (one line per
+finished round), `runs/<run name>/seed-<s>.status.json` (done / error / timeout and a message), and
+`.checkpoints/` (model weights between rounds; never committed, removed when a run finishes).
+A line is appended with one write and fsync; a torn last line from a crash is reported and dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alseg.errors import AlsegError, AlsegUsageError
+
+TIMING_FIELDS = ("t_train", "t_eval", "t_pool", "t_select")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file through a temporary name in the same folder and rename it into place."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes atomically: temp file, fsync, os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class TornRecordWarning(UserWarning):
+    """A run file ended in a partial line (a crash mid-write); the fragment was dropped."""
+
+
+@dataclass
+class RunFile:
+    """The append-only record file of one (strategy run name, seed)."""
+
+    path: Path
+
+    @property
+    def status_path(self) -> Path:
+        return self.path.with_suffix(".status.json")
+
+    def records(self) -> list[dict[str, Any]]:
+        """Complete round records in order; a torn last line is dropped (and removed) with a warning."""
+        if not self.path.exists():
+            return []
+        raw = self.path.read_bytes()
+        cut = raw.rfind(b"\n") + 1
+        if cut < len(raw):
+            warnings.warn(
+                f"{self.path}: dropped a partial last line ({len(raw) - cut} bytes) left by an interrupted write",
+                TornRecordWarning,
+                stacklevel=2,
+            )
+            with open(self.path, "r+b") as fh:
+                fh.truncate(cut)
+                fh.flush()
+                os.fsync(fh.fileno())
+        out = []
+        for lineno, line in enumerate(raw[:cut].splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise AlsegError(f"{self.path}:{lineno} is not valid JSON ({err}); the file is damaged") from err
+        for i, rec in enumerate(out):
+            if rec.get("round") != i:
+                raise AlsegError(f"{self.path}: record {i + 1} has round {rec.get('round')}, expected {i}")
+        return out
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record as a single line, flushed and fsynced before returning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        with open(self.path, "ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def status(self) -> dict[str, Any] | None:
+        """The stored status of the run, or None if it never ended."""
+        try:
+            return json.loads(self.status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def set_status(self, status: str, message: str = "", **extra: Any) -> None:
+        """Record how the run ended: done | skip | error | timeout | interrupted."""
+        atomic_write_text(self.status_path, json.dumps({"status": status, "message": message, **extra},
+                                                       sort_keys=True, indent=1) + "\n")
+
+
+def safe_name(run_name: str) -> str:
+    """A run name as a folder name (parameters keep their readable form; path separators are replaced)."""
+    return run_name.replace("/", "_").replace("\\", "_").replace(os.sep, "_")
+
+
+class ExperimentStore:
+    """The folder of one experiment: its config, protocol, environment and run files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def run_file(self, run_name: str, seed: int) -> RunFile:
+        return RunFile(self.root / "runs" / safe_name(run_name) / f"seed-{seed}.jsonl")
+
+    def checkpoint_path(self, run_name: str, seed: int) -> Path:
+        return self.root / ".checkpoints" / safe_name(run_name) / f"seed-{seed}.pt"
+
+    @property
+    def experiment_file(self) -> Path:
+        return self.root / "experiment.json"
+
+    def read_experiment(self) -> dict[str, Any] | None:
+        """experiment.json of an existing experiment, or None."""
+        try:
+            return json.loads(self.experiment_file.read_text())
+        except FileNotFoundError:
+            return None
+        except json.JSONDecodeError as err:
+            raise AlsegError(f"{self.experiment_file} is damaged ({err}); move the folder aside") from err
+
+    def check_protocol(self, protocol: dict[str, Any]) -> None:
+        """Refuse to mix runs made under a different protocol into this folder."""
+        existing = self.read_experiment()
+        if existing is None:
+            return
+        old = existing.get("protocol", {})
+        diffs = [k for k in sorted(set(old) | set(protocol)) if old.get(k) != protocol.get(k)]
+        if diffs:
+            detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {protocol.get(k)!r}" for k in diffs)
+            raise AlsegUsageError(
+                f"results folder {self.root} holds an experiment with another configuration ({detail}). "
+                "Use --name NEW to start a new experiment (or --new to pick a fresh name), or rerun with the "
+                "stored settings: alseg bench --config " + str(self.root / "config.toml")
+            )
+
+    def write_experiment(self, info: dict[str, Any], config_toml: str) -> None:
+        """Write experiment.json and config.toml atomically."""
+        atomic_write_text(self.experiment_file, json.dumps(info, sort_keys=True, indent=1) + "\n")
+        atomic_write_text(self.root / "config.toml", config_toml)
+
+    def write_environment(self, env: dict[str, Any]) -> None:
+        """Record versions and device; warn when a resume runs under different versions."""
+        path = self.root / "environment.json"
+        if path.exists():
+            try:
+                old = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                old = {}
+            changed = {k: (old.get("versions", {}).get(k), v) for k, v in env.get("versions", {}).items()
+                       if old.get("versions", {}).get(k) not in (None, v)}
+            if changed:
+                text = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+                warnings.warn(f"resuming {self.root} under different package versions ({text}); "
+                              "results may not be bit-identical to the earlier rounds", stacklevel=2)
+            history = old.get("history", [])
+            history.append({k: v for k, v in old.items() if k != "history"})
+            env = {**env, "history": history[-20:]}
+        atomic_write_text(path, json.dumps(env, sort_keys=True, indent=1) + "\n")
+
+    def run_files(self) -> list[tuple[str, int, RunFile]]:
+        """(run folder name, seed, file) for every run file present."""
+        out = []
+        for path in sorted((self.root / "runs").glob("*/seed-*.jsonl")):
+            seed = int(path.stem.split("-", 1)[1])
+            out.append((path.parent.name, seed, RunFile(path)))
+        return out

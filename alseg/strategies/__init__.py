@@ -1,0 +1,1 @@
+"""Active-learning strategies: registry, built-ins and their shared math."""

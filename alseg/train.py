@@ -1,0 +1,161 @@
+"""Supervised training (BCE + Dice) with an optional unlabeled term a strategy asks for, and evaluation.
+
+Images arrive as uint8 arrays (N,H,W,3) and boolean masks (N,H,W), indexed by the labeled ids; every
+random choice (batch order, flips, unlabeled batches) comes from the torch Generator handed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from alseg.errors import AlsegError
+from alseg.metrics import per_image_metrics
+from alseg.models import ForwardOutput, SegModel
+
+ExtraLoss = Callable[[ForwardOutput, bool], "Tensor | None"]
+
+
+class NonFiniteLossError(AlsegError):
+    """Training produced a NaN or infinite loss; the message names the round, epoch and step."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one round trains: epochs over the labeled set, batch size, Adam learning rate, flips."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    augment: bool = True
+
+
+def to_tensor(images: np.ndarray, idx: np.ndarray, device: torch.device) -> Tensor:
+    """uint8 (N,H,W,3) rows `idx` → float (B,3,H,W) in [0, 1] on device."""
+    batch = torch.from_numpy(np.ascontiguousarray(images[idx]))
+    return batch.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def mask_tensor(masks: np.ndarray, idx: np.ndarray, device: torch.device) -> Tensor:
+    """bool (N,H,W) rows `idx` → float (B,1,H,W) on device."""
+    return torch.from_numpy(np.ascontiguousarray(masks[idx])).to(device).unsqueeze(1).float()
+
+
+def random_flips(x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Flip each sample horizontally and vertically with probability 1/2 (same flip for image and mask)."""
+    flips = torch.rand(x.shape[0], 2, generator=gen) < 0.5
+    for i in range(x.shape[0]):
+        dims = [d for d, f in zip((3, 2), flips[i].tolist()) if f]
+        if dims:
+            x[i] = x[i].flip([d - 1 for d in dims])
+            y[i] = y[i].flip([d - 1 for d in dims])
+    return x, y
+
+
+def bce_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
+    """Binary cross-entropy plus soft Dice loss (paper Eq. 6), averaged over the batch."""
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    prob = torch.sigmoid(logits).flatten(1)
+    tgt = target.flatten(1)
+    dice = (2 * (prob * tgt).sum(1) + eps) / (prob.sum(1) + tgt.sum(1) + eps)
+    return bce + (1 - dice).mean()
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
+    """Shuffled positions 0..n-1 in batches; a last batch of one is merged (BatchNorm needs two)."""
+    order = torch.randperm(n, generator=gen).numpy()
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2:
+        starts.pop()
+    for k, s in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else n
+        yield order[s:end]
+
+
+def fit(
+    model: SegModel,
+    images: np.ndarray,
+    masks: np.ndarray,
+    labeled: np.ndarray,
+    settings: TrainSettings,
+    gen: torch.Generator,
+    device: torch.device,
+    *,
+    extra_loss: ExtraLoss | None = None,
+    unlabeled: np.ndarray | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+    where: str = "",
+) -> list[float]:
+    """Train `model` in place on the labeled rows; returns the mean loss of each epoch.
+
+    With `extra_loss` and `unlabeled`, every step also forwards a batch drawn from the unlabeled rows and
+    adds `extra_loss(out, labeled=False)` (gradients reach encoder and prediction map); the labeled
+    forward is offered as `extra_loss(out, labeled=True)` too.
+    """
+    if len(labeled) < 2:
+        raise AlsegError(f"{where}: training needs at least 2 labeled images, got {len(labeled)}")
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    use_amp = device.type == "cuda"
+    history: list[float] = []
+    for epoch in range(settings.epochs):
+        total, steps = 0.0, 0
+        for step, pos in enumerate(batches(len(labeled), settings.batch_size, gen)):
+            idx = np.sort(labeled[pos])
+            x, y = to_tensor(images, idx, device), mask_tensor(masks, idx, device)
+            if settings.augment:
+                x, y = random_flips(x, y, gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = model(x)
+                loss = bce_dice_loss(out.logits.float(), y)
+                if extra_loss is not None:
+                    labeled_term = extra_loss(out, True)
+                    if labeled_term is not None:
+                        loss = loss + labeled_term
+                    if unlabeled is not None and len(unlabeled) >= 2:
+                        upos = torch.randint(len(unlabeled), (len(idx),), generator=gen).numpy()
+                        ux = to_tensor(images, np.sort(unlabeled[upos]), device)
+                        unlabeled_term = extra_loss(model(ux), False)
+                        if unlabeled_term is not None:
+                            loss = loss + unlabeled_term
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"{where}: loss became {value} at epoch {epoch + 1}, step {step + 1}. "
+                    "Lower the learning rate (--lr) or, on a GPU, try without mixed precision."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += value
+            steps += 1
+        history.append(total / max(steps, 1))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, history[-1])
+    return history
+
+
+@torch.no_grad()
+def evaluate(
+    model: SegModel,
+    images: np.ndarray,
+    masks: np.ndarray,
+    idx: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Mean over images of per-image Dice, IoU and mIoU (design §5) on the rows `idx`."""
+    model.eval()
+    sums = {"dice": 0.0, "iou": 0.0, "miou": 0.0}
+    for start in range(0, len(idx), batch_size):
+        rows = idx[start : start + batch_size]
+        logits = model(to_tensor(images, rows, device)).logits.float()
+        for name, values in per_image_metrics(logits, mask_tensor(masks, rows, device)).items():
+            sums[name] += float(values.sum())
+    return {name: total / len(idx) for name, total in sums.items()}

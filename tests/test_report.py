@@ -1,0 +1,344 @@
+"""Known-answer tests of alseg.report on hand-made round tables (fast, no training)."""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from alseg.errors import AlsegUsageError
+from alseg.report import (
+    aubc,
+    compute_aubc,
+    compute_ceiling,
+    compute_curves,
+    compute_label_efficiency,
+    compute_overlap,
+    compute_paired_tests,
+    compute_penalty_matrix,
+    compute_picked_uncertainty,
+    compute_times,
+    jaccard,
+    merge_protocols,
+    render_terminal,
+    strategy_order,
+    write_report,
+)
+from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves
+from alseg.report.format import fmt_p, latex_escape
+
+BUDGETS = [30, 60, 90]
+LABELS = {"random": "Random", "entropy": "Entropy", "proposed": "Proposed & co_1"}
+
+
+def frame(curves: dict[str, dict[int, list[float]]], budgets: list[int] = BUDGETS) -> pd.DataFrame:
+    """Round table from {strategy: {seed: [dice per round]}}; iou = dice - 0.1, miou = dice + 0.1."""
+    rows = []
+    for name, seeds in curves.items():
+        for seed, values in seeds.items():
+            for rnd, (n, d) in enumerate(zip(budgets, values, strict=True)):
+                last = rnd == len(values) - 1
+                rows.append(
+                    {
+                        "dataset": "toy",
+                        "strategy": name,
+                        "label": LABELS.get(name, name),
+                        "seed": seed,
+                        "round": rnd,
+                        "n_labeled": n,
+                        "dice": d,
+                        "iou": d - 0.1,
+                        "miou": d + 0.1,
+                        "t_train": 10.0 + rnd,
+                        "t_pool": 0.0 if last else 2.0,
+                        "t_select": 0.0 if last else 1.0,
+                        "selected": [] if last else [f"{name}-{seed}-{rnd}", "shared"],
+                        "picked_entropy": float("nan") if last else 0.1 * (rnd + 1),
+                        "status": "done",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def toy() -> pd.DataFrame:
+    """Three strategies, three seeds, three rounds, plus a full-supervision ceiling."""
+    rng = np.random.default_rng(0)
+    curves = {
+        "random": {s: [0.50, 0.60, 0.70 + 0.01 * s] for s in range(3)},
+        "entropy": {s: [0.50, 0.62, 0.71 + 0.01 * s] for s in range(3)},
+        "proposed": {s: [0.50, 0.70 + rng.normal(0, 0.002), 0.78] for s in range(3)},
+    }
+    df = frame(curves)
+    full = [
+        {
+            "dataset": "toy",
+            "strategy": "full",
+            "label": "Full supervision",
+            "seed": s,
+            "round": 0,
+            "n_labeled": 550,
+            "dice": 0.9,
+            "iou": 0.8,
+            "miou": 0.95,
+            "t_train": 100.0,
+            "t_pool": 0.0,
+            "t_select": 0.0,
+            "selected": [],
+            "picked_entropy": float("nan"),
+            "status": "done",
+        }
+        for s in range(3)
+    ]
+    return pd.concat([df, pd.DataFrame(full)], ignore_index=True)
+
+
+# --- AUBC and curves ---------------------------------------------------------------------------
+
+
+def test_aubc_unequal_steps() -> None:
+    # trapezoids: (0.5+0.6)/2*30 = 16.5 and (0.6+0.9)/2*60 = 45.0 → 61.5 / (120-30) = 0.68333…
+    assert aubc([30, 60, 120], [0.5, 0.6, 0.9]) == pytest.approx(61.5 / 90)
+    assert aubc([120, 30, 60], [0.9, 0.5, 0.6]) == pytest.approx(61.5 / 90)  # order-free
+    assert aubc([30], [0.42]) == 0.42
+
+
+def test_curves_mean_std_over_seeds() -> None:
+    df = frame(
+        {"random": {0: [0.5, 0.6], 1: [0.6, 0.6], 2: [0.7, 0.6]}, "entropy": {0: [0.5, 0.7]}},
+        budgets=[30, 60],
+    )
+    c = compute_curves(df)
+    assert list(c["strategy"]) == ["random", "random", "entropy", "entropy"]  # random first
+    r30 = c[(c.strategy == "random") & (c.n_labeled == 30)].iloc[0]
+    assert r30["dice_mean"] == pytest.approx(0.6)
+    assert r30["dice_std"] == pytest.approx(0.1)  # ddof=1: sqrt((0.01+0+0.01)/2)
+    assert r30["n_seeds"] == 3
+    assert math.isnan(c[c.strategy == "entropy"]["dice_std"].iloc[0])  # one seed → NaN
+
+
+def test_aubc_table_ranks_and_ignores_ceiling(toy: pd.DataFrame) -> None:
+    a = compute_aubc(toy)
+    assert list(a["strategy"]) == ["random", "entropy", "proposed"]
+    assert list(a["rank"]) == [3, 2, 1]
+    assert set(a["n_seeds"]) == {3}
+    # random seed 0: (0.5+0.6)/2*30 + (0.6+0.7)/2*30 = 36 → 36/60 = 0.6
+    per_seed0 = (0.5 + 0.6) / 2 * 30 + (0.6 + 0.70) / 2 * 30
+    assert a.loc[0, "aubc_mean"] == pytest.approx(
+        (per_seed0 / 60 + (per_seed0 + 0.15) / 60 + (per_seed0 + 0.3) / 60) / 3
+    )
+
+
+def test_strategy_order_and_single_dataset() -> None:
+    df = frame({"zeta": {0: [0.5]}, "random": {0: [0.5]}, "a10": {0: [0.5]}, "a2": {0: [0.5]}}, budgets=[30])
+    assert strategy_order(df) == ["random", "a2", "a10", "zeta"]
+    df.loc[0, "dataset"] = "other"
+    with pytest.raises(AlsegUsageError, match="one dataset"):
+        compute_curves(df)
+
+
+# --- significance -------------------------------------------------------------------------------
+
+
+def _paired(n_seeds: int, diff: float, rng_seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(rng_seed)
+    base = {s: [0.5, 0.6, 0.7] for s in range(n_seeds)}
+    other = {s: [v + diff + rng.normal(0, 0.002) for v in base[s]] for s in range(n_seeds)}
+    return frame({"random": base, "entropy": other})
+
+
+def test_paired_test_choice_by_number_of_seeds() -> None:
+    t6 = compute_paired_tests(_paired(6, 0.05)).iloc[0]
+    assert (t6["test"], t6["n_pairs"]) == ("wilcoxon", 6)
+    assert t6["p_value"] == pytest.approx(2 / 2**6)  # exact: all 6 differences positive
+    t3 = compute_paired_tests(_paired(3, 0.05)).iloc[0]
+    assert t3["test"] == "paired t" and t3["p_value"] < 0.05 and t3["mean_diff"] > 0
+    t1 = compute_paired_tests(_paired(1, 0.05)).iloc[0]
+    assert t1["test"] == "n/a" and math.isnan(t1["p_value"])
+
+
+def test_paired_test_all_zero_differences() -> None:
+    for n in (3, 6):
+        same = frame(
+            {"random": {s: [0.5, 0.6] for s in range(n)}, "entropy": {s: [0.5, 0.6] for s in range(n)}},
+            budgets=[30, 60],
+        )
+        row = compute_paired_tests(same).iloc[0]
+        assert row["p_value"] == 1.0 and row["mean_diff"] == 0.0
+
+
+def test_penalty_matrix_one_strategy_always_wins() -> None:
+    rng = np.random.default_rng(3)
+    b = {s: [0.5, 0.6, 0.7, 0.8] for s in range(4)}
+    # round 0 differs in B's favour: it must be ignored (all strategies share L0 there)
+    a = {s: [0.4] + [v + 0.05 + rng.normal(0, 0.003) for v in b[s][1:]] for s in range(4)}
+    p = compute_penalty_matrix(frame({"a": a, "b": b}, budgets=[30, 60, 90, 120]))
+    assert p.loc["a", "b"] == pytest.approx(1.0)
+    assert p.loc["b", "a"] == 0.0
+    assert p.index.name == "winner" and p.columns.name == "loser"
+
+
+def test_penalty_matrix_identical_and_single_seed_are_zero() -> None:
+    same = {s: [0.5, 0.6, 0.7] for s in range(3)}
+    p = compute_penalty_matrix(frame({"random": same, "entropy": same}))
+    assert (p.to_numpy() == 0).all()
+    one = compute_penalty_matrix(frame({"random": {0: [0.5, 0.6, 0.7]}, "entropy": {0: [0.5, 0.9, 0.9]}}))
+    assert (one.to_numpy() == 0).all()
+
+
+# --- efficiency, times, overlap, ceiling ----------------------------------------------------------
+
+
+def test_label_efficiency_with_not_reached() -> None:
+    df = frame(
+        {
+            "random": {0: [0.5, 0.6, 0.7], 1: [0.5, 0.6, 0.7]},
+            "entropy": {0: [0.5, 0.72, 0.8], 1: [0.5, 0.70, 0.8]},  # mean 0.71 ≥ 0.70 at 60
+            "proposed": {0: [0.5, 0.6, 0.65], 1: [0.5, 0.6, 0.69]},  # never reaches 0.70
+        }
+    )
+    e = compute_label_efficiency(df).set_index("strategy")
+    assert e.loc["random", "n_to_target"] == 90 and e.loc["random", "saving"] == 0
+    assert e.loc["entropy", "n_to_target"] == 60 and e.loc["entropy", "saving"] == 30
+    assert not e.loc["proposed", "reached"] and pd.isna(e.loc["proposed", "n_to_target"])
+    assert e["target"].iloc[0] == pytest.approx(0.7)
+
+
+def test_times_average_selection_rounds_only(toy: pd.DataFrame) -> None:
+    t = compute_times(toy).set_index("strategy")
+    assert t.loc["random", "t_train"] == pytest.approx(11.0)  # 10, 11, 12
+    assert t.loc["random", "t_pool"] == 2.0 and t.loc["random", "t_select"] == 1.0
+    assert t.loc["random", "total_per_seed"] == pytest.approx(33 + 4 + 2)
+    assert "full" not in t.index
+
+
+def test_jaccard_on_hand_made_selections() -> None:
+    assert jaccard(["a", "b", "c"], ["b", "c", "d"]) == 0.5
+    df = frame(
+        {"random": {0: [0.5, 0.6], 1: [0.5, 0.6]}, "entropy": {0: [0.5, 0.6], 1: [0.5, 0.6]}},
+        budgets=[30, 60],
+    )
+    sel = {
+        ("random", 0): ["a", "b", "c"],
+        ("entropy", 0): ["b", "c", "d"],
+        ("random", 1): ["x"],
+        ("entropy", 1): ["x"],
+    }
+    df["selected"] = [
+        sel[(s, d)] if r == 0 else [] for s, d, r in zip(df.strategy, df.seed, df["round"], strict=True)
+    ]
+    ov = compute_overlap(df)
+    assert len(ov) == 1  # the last round selects nothing and is skipped
+    row = ov.iloc[0]
+    assert (row.strategy_a, row.strategy_b, row["round"], row.n_seeds) == ("random", "entropy", 0, 2)
+    assert row.jaccard == pytest.approx((0.5 + 1.0) / 2)
+
+
+def test_picked_uncertainty_and_ceiling(toy: pd.DataFrame) -> None:
+    pk = compute_picked_uncertainty(toy)
+    assert list(pk[pk.strategy == "random"]["picked_entropy"]) == pytest.approx([0.1, 0.2])
+    c = compute_ceiling(toy)
+    assert len(c) == 1 and c.loc[0, "dice_mean"] == 0.9 and c.loc[0, "n_labeled"] == 550
+    assert "full" not in set(compute_curves(toy)["strategy"])
+
+
+# --- tables, writer, terminal ------------------------------------------------------------------
+
+
+def test_formatting_helpers() -> None:
+    assert fmt_p(0.0004) == "<0.001" and fmt_p(0.0312) == "0.031" and fmt_p(float("nan")) == "n/a"
+    assert latex_escape("a_b & 5%") == r"a\_b \& 5\%"
+
+
+def test_write_report_is_byte_identical(toy: pd.DataFrame, tmp_path: Path) -> None:
+    runs = pd.DataFrame(
+        [
+            {"strategy": "proposed", "seed": 3, "status": "error", "message": "CUDA OOM"},
+            {"strategy": "random", "seed": 0, "status": "done", "message": ""},
+        ]
+    )
+    proto = {"preset": "paper", "train": {"epochs": 5}}
+    first = write_report(toy, tmp_path / "a", runs=runs, title="Toy", protocol=proto)
+    write_report(toy.sample(frac=1.0, random_state=1), tmp_path / "b", runs=runs, title="Toy", protocol=proto)
+    again = write_report(toy, tmp_path / "a", runs=runs, title="Toy", protocol=proto)
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "aubc.csv", "overlap.csv"):
+        a = (tmp_path / "a" / name).read_bytes()
+        assert a == (tmp_path / "b" / name).read_bytes(), name
+        assert a == again.markdown.with_name(name).read_bytes(), name
+    md = first.markdown.read_text()
+    assert "⚠ proposed seed 3: error — CUDA OOM" in md
+    assert "![Dice curves](curves_dice.png)" in md and "`train.epochs`: 5" in md
+    assert "% of full" in md and "| Random |" in md
+    tex = first.latex.read_text()
+    assert all(k in tex for k in (r"\toprule", r"\midrule", r"\bottomrule", r"Proposed \& co\_1"))
+    head = first.csv.read_text().splitlines()[0]
+    assert head == "strategy,label,n_labeled,n_seeds,dice_mean,dice_std,iou_mean,iou_std,miou_mean,miou_std"
+    assert {p.name for p in first.figures} == {
+        "curves_dice.png",
+        "curves_miou.png",
+        "penalty.png",
+        "overlap.png",
+    }
+    assert not list((tmp_path / "a").glob("*.tmp"))
+
+
+def test_single_seed_std_shown_as_dash(tmp_path: Path) -> None:
+    df = frame({"random": {0: [0.5, 0.6, 0.7]}, "entropy": {0: [0.5, 0.65, 0.75]}})
+    md = write_report(df, tmp_path).markdown.read_text()
+    assert "0.7000 ± –" in md
+
+
+def _png_size(blob: bytes) -> tuple[int, int]:
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+    assert blob[12:16] == b"IHDR"
+    return struct.unpack(">II", blob[16:24])
+
+
+def test_figure_is_png_of_expected_size(toy: pd.DataFrame, tmp_path: Path) -> None:
+    files = write_report(toy, tmp_path)
+    expected = (round(CURVE_SIZE[0] * DPI), round(CURVE_SIZE[1] * DPI))
+    assert _png_size((tmp_path / "curves_dice.png").read_bytes()) == expected == (840, 540)
+    for p in files.figures:
+        _png_size(p.read_bytes())
+    fig, ax = new_figure()
+    render_curves(compute_curves(toy), "miou", ax, ceiling=0.95)
+    assert _png_size(png_bytes(fig)) == expected
+    assert any(line.get_linestyle() == "--" for line in ax.get_lines())  # Random dashed
+    assert any(line.get_linestyle() == ":" for line in ax.get_lines())  # ceiling dotted
+
+
+def test_render_terminal_mentions_every_strategy(toy: pd.DataFrame) -> None:
+    runs = pd.DataFrame([{"strategy": "entropy", "seed": 4, "status": "timeout", "message": "30 min"}])
+    table = render_terminal(toy, runs)
+    console = Console(record=True, width=200, color_system="truecolor")
+    console.print(table)
+    text = console.export_text(clear=False)
+    for label in ("Random", "Entropy", "Proposed & co_1"):
+        assert label in text
+    assert "** p<0.01" in text and "entropy seed 4: timeout" in text
+    best_aubc = table.columns[3]._cells[2]  # Proposed's AUBC is the best
+    assert "bold green" in str(best_aubc.style)
+    assert "font-weight: bold" in console.export_html(inline_styles=True)
+
+
+# --- protocols -----------------------------------------------------------------------------------
+
+
+def test_merge_protocols_refuses_differences_naming_both_values() -> None:
+    a = {"preset": "paper", "train": {"epochs": 5, "lr": 1e-4}, "seeds": [0, 1]}
+    b = {"preset": "paper", "train": {"epochs": 3, "lr": 1e-4}, "seeds": [2, 3]}
+    with pytest.raises(AlsegUsageError) as err:
+        merge_protocols({"results/exp1": a, "results/exp2": b})
+    msg = str(err.value)
+    assert "train.epochs" in msg and "results/exp1=5" in msg and "results/exp2=3" in msg
+    assert "seeds" in msg and "preset" not in msg
+    merged = merge_protocols({"x": a, "y": b}, ignore=["train.epochs", "seeds"])
+    assert merged["preset"] == "paper" and merged["train.epochs"] == {"x": 5, "y": 3}
+    assert merge_protocols({"x": a, "y": dict(a)})["train.lr"] == 1e-4
+    with pytest.raises(AlsegUsageError, match="<missing>"):
+        merge_protocols({"x": a, "y": {k: v for k, v in a.items() if k != "preset"}})

@@ -21,6 +21,7 @@ from alseg.environment import configure_torch, environment_record, resolve_devic
 from alseg.errors import AlsegError, AlsegUsageError
 from alseg.experiment import FULL_RUN, Run, RunSetup, SelectionTimeout, run_full
 from alseg.locking import experiment_lock
+from alseg.models import build_model
 from alseg.progress import ProgressHooks
 from alseg.store import ExperimentStore
 from alseg.strategies.base import StrategyContractError
@@ -76,7 +77,15 @@ def weights_sha(cfg: BenchConfig) -> str:
     """SHA-256 of a local encoder weights file (part of the protocol), '' otherwise."""
     if cfg.encoder_weights in ("imagenet", "none"):
         return ""
-    return hashlib.sha256(Path(cfg.encoder_weights).read_bytes()).hexdigest()
+    path = Path(cfg.encoder_weights)
+    if not path.is_file():
+        raise AlsegUsageError(f"--encoder-weights: '{path}' is neither 'imagenet', 'none' nor an existing file")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_model(cfg: BenchConfig) -> None:
+    """Build the model once before anything is written: a bad encoder or weights file fails early."""
+    build_model(cfg.encoder, cfg.encoder_weights, 0)
 
 
 def open_store(cfg: BenchConfig, data: SegDataset, specs: list[StrategySpec], device: torch.device) -> ExperimentStore:
@@ -114,15 +123,16 @@ def run_benchmark(cfg: BenchConfig, hooks: ProgressHooks | None = None, data: Se
     configure_torch(device, cfg.threads, cfg.deterministic)
     data = data if data is not None else load_data(cfg)
     check_budget(cfg, data)
+    check_model(cfg)
     cfg.experiment_dir.mkdir(parents=True, exist_ok=True)
     with experiment_lock(cfg.experiment_dir):
         store = open_store(cfg, data, specs, device)
         setup = RunSetup(cfg, data, device, store, hooks)
         result = BenchResult(cfg.experiment_dir)
         for seed in range(cfg.seeds):
-            jobs = [(s.run_name, lambda s=s: Run(setup, s, seed).execute()) for s in specs]
+            jobs = [(s.run_name, lambda s=s, seed=seed: Run(setup, s, seed).execute()) for s in specs]
             if cfg.full:
-                jobs.append((FULL_RUN, lambda: run_full(setup, seed)))
+                jobs.append((FULL_RUN, lambda seed=seed: run_full(setup, seed)))
             for name, job in jobs:
                 status = execute_isolated(name, seed, job, store, debug)
                 hooks.run_done(name, seed, status.status, status.message)
@@ -140,10 +150,10 @@ def execute_isolated(name: str, seed: int, job, store: ExperimentStore, debug: b
         raise
     except SelectionTimeout as err:
         status, message = "timeout", str(err)
-    except (StrategyContractError, NonFiniteLossError) as err:
-        status, message = "error", str(err)
     except AlsegUsageError:
         raise
+    except (StrategyContractError, NonFiniteLossError, AlsegError) as err:
+        status, message = "error", str(err)
     except Exception as err:  # a strategy (or plugin) may fail in any way; keep the other runs going
         if debug:
             raise

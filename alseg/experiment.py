@@ -99,7 +99,6 @@ class Run:
         self.setup, self.spec, self.seed = setup, spec, seed
         self.cfg, self.data = setup.cfg, setup.data
         self.file: RunFile = setup.store.run_file(spec.run_name, seed)
-        self.ckpt = setup.store.checkpoint_path(spec.run_name, seed)
         self.strategy: Strategy = spec.build()
         self.index_of = {id_: i for i, id_ in enumerate(self.data.ids)}
         self.where = f"{spec.run_name} seed {seed}"
@@ -112,15 +111,13 @@ class Run:
         labeled = np.sort(np.array([self.index_of[i] for i in ids], dtype=np.int64))
         if self.cfg.train_mode == "reset":
             return labeled, None
-        if not self.ckpt.exists():
+        ckpt = self.setup.store.checkpoint_path(self.spec.run_name, self.seed, len(records) - 1)
+        if not ckpt.exists():
             raise AlsegError(
                 f"{self.where}: cannot resume fine-tuning after round {len(records) - 1}: checkpoint "
-                f"{self.ckpt} is missing. Delete {self.file.path} to restart this run"
+                f"{ckpt} is missing. Delete {self.file.path} to restart this run"
             )
-        state = torch.load(self.ckpt, map_location="cpu", weights_only=True)
-        if state.get("round") != len(records) - 1:
-            raise AlsegError(f"{self.where}: checkpoint {self.ckpt} is from round {state.get('round')}, "
-                             f"records end at round {len(records) - 1}; delete {self.file.path} to restart")
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         model = self._fresh_model()
         model.load_state_dict(state["state_dict"])
         return labeled, model
@@ -143,13 +140,15 @@ class Run:
             record = self.run_round(r, labeled, model, np.sort(added))
             model = record.pop("_model")
             next_ids = np.array([self.index_of[i] for i in record["selected"]], dtype=np.int64)
+            store = self.setup.store
             if r < total - 1 and self.cfg.train_mode == "finetune":
-                save_checkpoint(model, self.ckpt, r)
+                save_checkpoint(model, store.checkpoint_path(self.spec.run_name, self.seed, r), r)
             self.file.append(record)
+            store.remove_checkpoints(self.spec.run_name, self.seed, keep=r)
             records.append(record)
             hooks.round_done(self.spec.run_name, self.seed, r, record)
             labeled = np.sort(np.concatenate([labeled, next_ids]))
-        self.ckpt.unlink(missing_ok=True)
+        self.setup.store.remove_checkpoints(self.spec.run_name, self.seed)
         return "done", ""
 
     def run_round(self, r: int, labeled: np.ndarray, model: SegModel | None, added: np.ndarray) -> dict[str, Any]:

@@ -32,6 +32,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -121,8 +122,16 @@ class ExperimentStore:
     def run_file(self, run_name: str, seed: int) -> RunFile:
         return RunFile(self.root / "runs" / safe_name(run_name) / f"seed-{seed}.jsonl")
 
-    def checkpoint_path(self, run_name: str, seed: int) -> Path:
-        return self.root / ".checkpoints" / safe_name(run_name) / f"seed-{seed}.pt"
+    def checkpoint_path(self, run_name: str, seed: int, round_: int) -> Path:
+        """Weights after `round_`; one file per round, so a torn record never leaves a newer checkpoint."""
+        return self.root / ".checkpoints" / safe_name(run_name) / f"seed-{seed}.round-{round_}.pt"
+
+    def remove_checkpoints(self, run_name: str, seed: int, keep: int | None = None) -> None:
+        """Delete a run's checkpoints except the one of round `keep`."""
+        folder = self.root / ".checkpoints" / safe_name(run_name)
+        for path in folder.glob(f"seed-{seed}.round-*.pt"):
+            if keep is None or path.name != f"seed-{seed}.round-{keep}.pt":
+                path.unlink(missing_ok=True)
 
     @property
     def experiment_file(self) -> Path:

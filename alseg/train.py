@@ -49,13 +49,12 @@ def mask_tensor(masks: np.ndarray, idx: np.ndarray, device: torch.device) -> Ten
 
 def random_flips(x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     """Flip each sample horizontally and vertically with probability 1/2 (same flip for image and mask)."""
-    flips = torch.rand(x.shape[0], 2, generator=gen) < 0.5
-    for i in range(x.shape[0]):
-        dims = [d for d, f in zip((3, 2), flips[i].tolist()) if f]
-        if dims:
-            x[i] = x[i].flip([d - 1 for d in dims])
-            y[i] = y[i].flip([d - 1 for d in dims])
-    return x, y
+    flips = (torch.rand(x.shape[0], 2, generator=gen) < 0.5).to(x.device)
+    horizontal = flips[:, 0].view(-1, 1, 1, 1)
+    vertical = flips[:, 1].view(-1, 1, 1, 1)
+    x = torch.where(horizontal, x.flip(3), x)
+    y = torch.where(horizontal, y.flip(3), y)
+    return torch.where(vertical, x.flip(2), x), torch.where(vertical, y.flip(2), y)
 
 
 def bce_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:

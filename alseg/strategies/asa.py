@@ -78,7 +78,7 @@ class AsaStrategy(Strategy):
     def select(self, ctx: SelectionContext, budget: int) -> Sequence[int]:
         """Top `candidates × budget` by u(x), then pick `budget` of them by greedy MMD matching."""
         u = self.selection_scores(ctx)
-        cand = top_k(u, min(len(ctx.pool), max(budget, int(round(self.candidates * budget)))))
+        cand = top_k(u, min(len(ctx.pool), max(budget, round(self.candidates * budget))))
         emb = unit_normalise(ctx.signals["embedding"])
         picks = mmd_greedy(emb[cand], emb.mean(axis=0), unit_normalise(ctx.labeled_signals["embedding"]), budget)
         return ctx.pool[cand[picks]]

@@ -21,6 +21,7 @@ from alseg.strategies.base import POOL_SIGNALS, Strategy
 GROUP = "alseg.strategies"
 DISABLE_ENV = "ALSEG_DISABLE_PLUGINS"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_PATTERN = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]+$")
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
-def split_specs(text: str) -> list[str]:
+def split_specs(text: str, option: str = "--strategies") -> list[str]:
     """Split 'a,b(x=1,y=2),c' at top-level commas."""
     out, depth, cur = [], 0, ""
     for ch in text:
@@ -99,7 +100,7 @@ def split_specs(text: str) -> list[str]:
         else:
             cur += ch
     if depth != 0:
-        raise AlsegUsageError(f"--strategies '{text}': unbalanced parentheses")
+        raise AlsegUsageError(f"{option} '{text}': unbalanced parentheses")
     out.append(cur.strip())
     return [s for s in out if s]
 
@@ -121,12 +122,12 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """'proposed(discrepancy=false, lam=0.2)' -> ('proposed', {'discrepancy': False, 'lam': 0.2})."""
     spec = spec.strip()
     if "(" not in spec:
-        if not _IDENT.match(spec.replace("*", "x").replace("?", "x")):
+        if not _PATTERN.match(spec):
             raise AlsegUsageError(f"malformed strategy name '{spec}'")
         return spec, {}
     name, _, rest = spec.partition("(")
     name = name.strip()
-    if not rest.endswith(")") or not _IDENT.match(name):
+    if not rest.endswith(")") or not _PATTERN.match(name):
         raise AlsegUsageError(f"malformed strategy '{spec}'; write name(key=value, ...)")
     try:
         call = ast.parse(f"f({rest}", mode="eval").body
@@ -180,6 +181,10 @@ class StrategySpec:
 
 def _same(value: Any, default: Any) -> bool:
     """True when a given parameter equals the constructor default (then it is left out of the name)."""
+    numbers = (int, float)
+    if isinstance(value, numbers) and isinstance(default, numbers) and not isinstance(value, bool) \
+            and not isinstance(default, bool):
+        return float(value) == float(default)
     return type(value) is type(default) and value == default
 
 
@@ -220,8 +225,9 @@ def resolve(text: str, registry: dict[str, StrategyEntry], exclude: str = "") ->
             specs.append(make_spec(registry[name], params))
         else:
             raise AlsegUsageError(f"unknown strategy '{name}'; available: {', '.join(usable)}")
-    for pattern in split_specs(exclude) if exclude else []:
-        specs = [s for s in specs if not (fnmatch.fnmatchcase(s.run_name, pattern) or fnmatch.fnmatchcase(s.name, pattern))]
+    for pattern in split_specs(exclude, "--exclude") if exclude else []:
+        specs = [s for s in specs
+                 if not (fnmatch.fnmatchcase(s.run_name, pattern) or fnmatch.fnmatchcase(s.name, pattern))]
     unique: dict[str, StrategySpec] = {}
     for s in specs:
         unique.setdefault(s.run_name, s)

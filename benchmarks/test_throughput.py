@@ -1,0 +1,107 @@
+"""Throughput of alseg's training and pool pass against a bare PyTorch loop, measured in the same run.
+
+Same model (U-Net, EfficientNet-Lite0 encoder), batch size, image size and threads; the bare loop does
+the same work (uint8 → float, flips, BCE + Dice, Adam; forward + entropy + embedding) without alseg.
+Run: python -m pytest benchmarks/test_throughput.py --benchmark-columns=mean,rounds -s
+The ratio alseg / bare is printed; the target is ≥ 0.95 for both (the harness costs only bookkeeping).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from alseg.datasets import load_dataset
+from alseg.models import build_model
+from alseg.pool import pool_pass
+from alseg.seeding import torch_generator
+from alseg.train import TrainSettings, fit
+
+SIZE, BATCH, N_TRAIN, N_POOL, REPEATS = 128, 16, 64, 128, 3
+RESULTS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    torch.set_num_threads(2)
+    return load_dataset("synthetic", data_dir=None, image_size=SIZE, cache_dir=tmp_path_factory.mktemp("c"))
+
+
+def bare_train(model, images: np.ndarray, masks: np.ndarray, idx: np.ndarray, gen: torch.Generator) -> None:
+    """One epoch of a plain loop: shuffle, uint8 → float, flips, BCE + Dice, Adam."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    order = idx[torch.randperm(len(idx), generator=gen).numpy()]
+    for s in range(0, len(order), BATCH):
+        rows = np.sort(order[s : s + BATCH])
+        x = torch.from_numpy(images[rows]).permute(0, 3, 1, 2).float() / 255
+        y = torch.from_numpy(masks[rows]).unsqueeze(1).float()
+        flip = torch.rand(len(rows), 2, generator=gen) < 0.5
+        x = torch.where(flip[:, 0].view(-1, 1, 1, 1), x.flip(3), x)
+        y = torch.where(flip[:, 0].view(-1, 1, 1, 1), y.flip(3), y)
+        x = torch.where(flip[:, 1].view(-1, 1, 1, 1), x.flip(2), x)
+        y = torch.where(flip[:, 1].view(-1, 1, 1, 1), y.flip(2), y)
+        logits = model(x).logits
+        p = torch.sigmoid(logits).flatten(1)
+        dice = (2 * (p * y.flatten(1)).sum(1) + 1) / (p.sum(1) + y.flatten(1).sum(1) + 1)
+        loss = F.binary_cross_entropy_with_logits(logits, y) + (1 - dice).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@torch.no_grad()
+def bare_pool(model, images: np.ndarray, idx: np.ndarray) -> None:
+    """A plain inference pass computing the same entropy and embedding signals."""
+    model.eval()
+    for s in range(0, len(idx), BATCH):
+        x = torch.from_numpy(images[idx[s : s + BATCH]]).permute(0, 3, 1, 2).float() / 255
+        out = model(x)
+        p = torch.sigmoid(out.logits).clamp(1e-6, 1 - 1e-6)
+        (-(p * p.log() + (1 - p) * (1 - p).log())).flatten(1).mean(1).numpy()
+        out.features.mean((2, 3)).numpy()
+
+
+def timed(fn) -> float:
+    """Best of REPEATS wall times (the least disturbed run)."""
+    best = float("inf")
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def test_training_throughput(benchmark, data) -> None:
+    idx = data.train[:N_TRAIN]
+    model = build_model("timm-tf_efficientnet_lite0", "imagenet", 0)
+    settings = TrainSettings(epochs=1, batch_size=BATCH, lr=1e-3)
+    dev = torch.device("cpu")
+    t_alseg = timed(lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev))
+    t_bare = timed(lambda: bare_train(model, data.images, data.masks, idx, torch_generator(0)))
+    benchmark.pedantic(lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev),
+                       rounds=1, iterations=1)
+    ratio = t_bare / t_alseg
+    RESULTS["train"] = ratio
+    print(f"\ntraining: alseg {N_TRAIN / t_alseg:.1f} img/s, bare {N_TRAIN / t_bare:.1f} img/s, ratio {ratio:.3f}")
+    benchmark.extra_info.update(alseg_img_s=N_TRAIN / t_alseg, bare_img_s=N_TRAIN / t_bare, ratio=ratio)
+    assert ratio >= 0.95, f"alseg training reaches only {ratio:.2f} of a bare loop's throughput"
+
+
+def test_pool_pass_throughput(benchmark, data) -> None:
+    idx = data.train[:N_POOL]
+    model = build_model("timm-tf_efficientnet_lite0", "imagenet", 0)
+    dev = torch.device("cpu")
+    t_alseg = timed(lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev))
+    t_bare = timed(lambda: bare_pool(model, data.images, idx))
+    benchmark.pedantic(lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev),
+                       rounds=1, iterations=1)
+    ratio = t_bare / t_alseg
+    RESULTS["pool"] = ratio
+    print(f"\npool pass: alseg {N_POOL / t_alseg:.1f} img/s, bare {N_POOL / t_bare:.1f} img/s, ratio {ratio:.3f}")
+    benchmark.extra_info.update(alseg_img_s=N_POOL / t_alseg, bare_img_s=N_POOL / t_bare, ratio=ratio)
+    assert ratio >= 0.95, f"alseg's pool pass reaches only {ratio:.2f} of a bare loop's throughput"

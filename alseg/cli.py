@@ -121,6 +121,9 @@ def bench(
                                                    rich_help_panel=TRAIN)] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate; lower it if the loss diverges.",
                                              rich_help_panel=TRAIN)] = None,
+    schedule: Annotated[str | None, typer.Option(help="Learning-rate schedule within a round: constant, or cosine "
+                                                 "(decays to 0 by the round's end; steadier fine-tuning).",
+                                                 rich_help_panel=TRAIN)] = None,
     encoder: Annotated[str | None, typer.Option(help="segmentation-models-pytorch encoder name, e.g. "
                                                 "timm-tf_efficientnet_lite0, resnet34, or tu-<timm model>.",
                                                 rich_help_panel=TRAIN)] = None,
@@ -160,7 +163,7 @@ def bench(
         "preset": preset, "dataset": dataset, "data_dir": data_dir, "split_file": split_file, "cache_dir": cache_dir,
         "image_size": image_size, "strategies": strategies, "exclude": exclude, "seeds": seeds, "initial": initial,
         "rounds": rounds, "budget": budget, "selection_timeout": selection_timeout, "epochs": epochs,
-        "initial_epochs": initial_epochs, "batch_size": batch_size, "lr": lr, "encoder": encoder,
+        "initial_epochs": initial_epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule, "encoder": encoder,
         "encoder_weights": encoder_weights, "train_mode": train_mode, "augment": augment, "device": device,
         "threads": threads, "deterministic": deterministic, "full": full, "out": out_dir, "name": name,
         "plugins": False if no_plugins else None,

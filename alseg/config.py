@@ -40,6 +40,7 @@ class BenchConfig:
     initial_epochs: int = 12
     batch_size: int = 16
     lr: float = 1e-3
+    schedule: str = "cosine"
     encoder: str = "timm-tf_efficientnet_lite0"
     encoder_weights: str = "imagenet"
     train_mode: str = "finetune"
@@ -75,6 +76,7 @@ PROTOCOL_FIELDS = (
     "initial_epochs",
     "batch_size",
     "lr",
+    "schedule",
     "encoder",
     "encoder_weights",
     "train_mode",
@@ -123,6 +125,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "initial_epochs": 5,
         "batch_size": 16,
         "lr": 1e-4,
+        "schedule": "constant",
         "encoder": "resnet34",
         "encoder_weights": "imagenet",
     },
@@ -199,6 +202,8 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
                               f"{cfg.image_size}; try {size}")
     if not cfg.lr > 0:
         raise AlsegUsageError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.schedule not in ("constant", "cosine"):
+        raise AlsegUsageError(f"--schedule must be 'constant' or 'cosine', got '{cfg.schedule}'")
     if cfg.train_mode not in ("finetune", "reset"):
         raise AlsegUsageError(f"--train-mode must be 'finetune' or 'reset', got '{cfg.train_mode}'")
     if cfg.selection_timeout < 0:

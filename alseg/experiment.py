@@ -163,7 +163,7 @@ class Run:
         torch.manual_seed(derive_seed(self.seed, data.name, "torch", r))
         fit(
             model, data.images, data.masks, labeled,
-            TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment),
+            TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule),
             torch_generator(self.seed, data.name, "train", r), device,
             extra_loss=self.strategy.extra_loss if self.strategy.trains_on_unlabeled else None,
             unlabeled=pool if self.strategy.trains_on_unlabeled else None,
@@ -242,8 +242,9 @@ class Run:
             seed = derive_seed(self.seed, data.name, self.spec.run_name, "member", k)
             model = build_model(cfg.encoder, cfg.encoder_weights, seed).to(device)
             epochs = cfg.initial_epochs + r * cfg.epochs
-            fit(model, data.images, data.masks, labeled, TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment),
-                torch_generator(seed, "member-train", r), device, where=f"{self.where}, ensemble member {k}")
+            settings = TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule)
+            fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
+                where=f"{self.where}, ensemble member {k}")
             return model
 
         return train_member
@@ -268,7 +269,7 @@ def run_full(setup: RunSetup, seed: int) -> tuple[str, str]:
     t0 = time.perf_counter()
     torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))
     fit(model, data.images, data.masks, data.train,
-        TrainSettings(cfg.initial_epochs, cfg.batch_size, cfg.lr, cfg.augment),
+        TrainSettings(cfg.initial_epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule),
         torch_generator(seed, data.name, "train", "full"), setup.device,
         on_epoch=hooks.epoch_done, where=f"full supervision seed {seed}")
     t_train = time.perf_counter() - t0

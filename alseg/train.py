@@ -34,6 +34,14 @@ class TrainSettings:
     batch_size: int
     lr: float
     augment: bool = True
+    schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over the round's steps)
+
+
+def learning_rate(settings: TrainSettings, step: int, total: int) -> float:
+    """The learning rate at optimiser step `step` of `total` in this round."""
+    if settings.schedule == "cosine" and total > 0:
+        return settings.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+    return settings.lr
 
 
 def to_tensor(images: np.ndarray, idx: np.ndarray, device: torch.device) -> Tensor:
@@ -66,12 +74,18 @@ def bce_dice_loss(logits: Tensor, target: Tensor, eps: float = 1.0) -> Tensor:
     return bce + (1 - dice).mean()
 
 
-def batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
-    """Shuffled positions 0..n-1 in batches; a last batch of one is merged (BatchNorm needs two)."""
-    order = torch.randperm(n, generator=gen).numpy()
+def batch_starts(n: int, batch_size: int) -> list[int]:
+    """Start positions of the batches of an epoch; a last batch of one is merged (BatchNorm needs two)."""
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] < 2:
         starts.pop()
+    return starts
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[np.ndarray]:
+    """Shuffled positions 0..n-1 in batches of `batch_size`."""
+    order = torch.randperm(n, generator=gen).numpy()
+    starts = batch_starts(n, batch_size)
     for k, s in enumerate(starts):
         end = starts[k + 1] if k + 1 < len(starts) else n
         yield order[s:end]
@@ -103,9 +117,14 @@ def fit(
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     use_amp = device.type == "cuda"
     history: list[float] = []
+    total_steps = settings.epochs * len(batch_starts(len(labeled), settings.batch_size))
+    done = 0
     for epoch in range(settings.epochs):
         total, steps = 0.0, 0
         for step, pos in enumerate(batches(len(labeled), settings.batch_size, gen)):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(settings, done, total_steps)
+            done += 1
             idx = np.sort(labeled[pos])
             x, y = to_tensor(images, idx, device), mask_tensor(masks, idx, device)
             if settings.augment:

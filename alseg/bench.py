@@ -6,6 +6,7 @@ Returns data (the experiment folder and each run's status); the CLI only draws i
 from __future__ import annotations
 
 import hashlib
+import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,7 @@ from alseg.locking import experiment_lock
 from alseg.models import build_model
 from alseg.progress import ProgressHooks
 from alseg.store import ExperimentStore
-from alseg.strategies.base import StrategyContractError
 from alseg.strategies.registry import StrategySpec, discover, resolve
-from alseg.train import NonFiniteLossError
 
 
 @dataclass
@@ -92,7 +91,9 @@ def open_store(cfg: BenchConfig, data: SegDataset, specs: list[StrategySpec], de
     """Create or reopen the experiment folder; refuse one made under another protocol."""
     store = ExperimentStore(cfg.experiment_dir)
     protocol = protocol_of(cfg, data.fingerprint, weights_sha(cfg))
-    store.check_protocol(protocol)
+    manifest = dict(getattr(data, "manifest", {}) or {})
+    store.check_protocol(protocol, manifest)
+    store.remove_stale_temps()  # left by a writer killed between writing a temp file and renaming it
     old = store.read_experiment() or {}
     runs = sorted(set(old.get("strategies", [])) | {s.run_name for s in specs})
     seeds = max(int(old.get("seeds", 0)), cfg.seeds)
@@ -108,6 +109,7 @@ def open_store(cfg: BenchConfig, data: SegDataset, specs: list[StrategySpec], de
         "n_train": len(data.train),
         "n_test": len(data.test),
         "alseg_version": __version__,
+        "data_manifest": manifest,
     }
     store.write_experiment(info, to_toml(cfg))
     store.write_environment(environment_record(device))
@@ -115,7 +117,7 @@ def open_store(cfg: BenchConfig, data: SegDataset, specs: list[StrategySpec], de
 
 
 def run_benchmark(cfg: BenchConfig, hooks: ProgressHooks | None = None, data: SegDataset | None = None,
-                  debug: bool = False) -> BenchResult:
+                  debug: bool | None = None) -> BenchResult:
     """Run every (strategy, seed) of the config that is not finished yet; resumable at round granularity."""
     hooks = hooks or ProgressHooks()
     specs = resolve_strategies(cfg)
@@ -140,30 +142,41 @@ def run_benchmark(cfg: BenchConfig, hooks: ProgressHooks | None = None, data: Se
     return result
 
 
-def execute_isolated(name: str, seed: int, job, store: ExperimentStore, debug: bool) -> RunStatus:
-    """Run one job; a failure ends only this run, is stored with its status, and the others go on."""
+def debug_mode() -> bool:
+    """ALSEG_DEBUG=1: let a run's unexpected exception escape with its traceback instead of isolating it."""
+    return os.environ.get("ALSEG_DEBUG", "") not in ("", "0")
+
+
+def execute_isolated(name: str, seed: int, job, store: ExperimentStore, debug: bool | None = None) -> RunStatus:
+    """Run one job; a failure ends only this run, is stored with its status, and the others go on.
+
+    Every global check (strategies, data, model, protocol) runs before the first job, so any exception
+    out of a job, usage errors and SystemExit from strategy code included, belongs to that run alone.
+    Only Ctrl-C stops the benchmark (after marking the run interrupted).
+    """
+    debug = debug_mode() if debug is None else debug
     file = store.run_file(name, seed)
     try:
         status, message = job()
     except KeyboardInterrupt:
-        file.set_status("interrupted", "stopped by the user (Ctrl-C); rerun the same command to resume")
+        file.set_status("interrupted", "stopped by the user (Ctrl-C); rerun the same command to resume",
+                        strategy=name, seed=seed)
         raise
     except SelectionTimeout as err:
         status, message = "timeout", str(err)
-    except AlsegUsageError:
-        raise
-    except (StrategyContractError, NonFiniteLossError, AlsegError) as err:
+    except AlsegError as err:  # StrategyContractError, NonFiniteLossError, a usage error raised inside a run
         status, message = "error", str(err)
-    except Exception as err:  # a strategy (or plugin) may fail in any way; keep the other runs going
+    except (Exception, SystemExit) as err:  # a strategy (or plugin) may fail in any way; keep the others going
         if debug:
             raise
-        last = traceback.extract_tb(err.__traceback__)[-1]
+        last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
         status = "error"
-        message = (f"{name} seed {seed}: {type(err).__name__}: {err} (at {Path(last.filename).name}:{last.lineno}); "
+        message = (f"{name} seed {seed}: {type(err).__name__}: {err}{where}; "
                    "rerun with ALSEG_DEBUG=1 for the traceback")
     if isinstance(message, str) and status != "done" and not message.startswith(name):
         message = f"{name} seed {seed}: {message}"
-    file.set_status(status, message, rounds=len(file.records()))
+    file.set_status(status, message, strategy=name, seed=seed, rounds=len(file.records()))
     return RunStatus(name, seed, status, message)
 
 

@@ -27,9 +27,9 @@ from alseg.pool import pool_pass
 from alseg.progress import ProgressHooks
 from alseg.seeding import derive_seed, numpy_rng, torch_generator
 from alseg.store import ExperimentStore, RunFile, atomic_write_bytes
-from alseg.strategies.base import SelectionContext, Strategy, check_scores, validate_selection
+from alseg.strategies.base import SelectionContext, Strategy, StrategyContractError, validate_selection
 from alseg.strategies.registry import StrategySpec
-from alseg.train import TrainSettings, evaluate, fit
+from alseg.train import NonFiniteLossError, TrainSettings, evaluate, fit
 
 DIAGNOSTIC_SIGNAL = "entropy"  # computed for every strategy so picks can be compared (report)
 
@@ -62,21 +62,32 @@ def init_seed(data: SegDataset, seed: int) -> int:
 
 @contextmanager
 def time_limit(seconds: float, what: str):
-    """Raise SelectionTimeout in the main thread after `seconds` (0 = no limit)."""
+    """Raise SelectionTimeout in the main thread after `seconds` (0 = no limit).
+
+    The alarm re-fires every second (at most) until the block ends, and the block is failed afterwards
+    if it ever fired, so a strategy that catches the exception and carries on still ends as a timeout.
+    A strategy stuck inside one long C call (numpy, BLAS) is interrupted when that call returns.
+    """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
+    fired = False
 
     def _alarm(signum: int, frame: Any) -> None:
+        nonlocal fired
+        fired = True
         raise SelectionTimeout(f"{what} ran past --selection-timeout {seconds:g} s")
 
     old = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, min(1.0, seconds))
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    if fired:
+        raise SelectionTimeout(f"{what} ran past --selection-timeout {seconds:g} s (it caught the timeout "
+                               "and went on)")
 
 
 def save_checkpoint(model: SegModel, path: Any, round_: int) -> None:
@@ -85,7 +96,7 @@ def save_checkpoint(model: SegModel, path: Any, round_: int) -> None:
 
     buf = io.BytesIO()
     torch.save({"round": round_, "state_dict": model.state_dict()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), fault="checkpoint-write")
 
 
 def _ids(data: SegDataset, idx: np.ndarray) -> list[str]:
@@ -133,6 +144,7 @@ class Run:
         hooks = self.setup.hooks
         hooks.run_started(self.spec.run_name, self.seed, total, len(records))
         if len(records) >= total:
+            self.setup.store.remove_checkpoints(self.spec.run_name, self.seed)  # a crash may have left one
             return "done", ""
         labeled, model = self._restore(records)
         for r in range(len(records), total):
@@ -215,7 +227,13 @@ class Run:
         labeled_signals = pool_pass(model, data.images, labeled, strategy.needs_labeled, cfg.batch_size, device)
         t_pool = time.perf_counter() - t0
         for key, value in {**signals, **labeled_signals}.items():
-            check_scores(self.spec.run_name, value, f"values of pool signal '{key}'")
+            bad = int(np.count_nonzero(~np.isfinite(value)))
+            if bad:  # the model, not the strategy: training diverged (NaN or huge weights)
+                raise NonFiniteLossError(
+                    f"{self.where}, round {r}: the trained model gives non-finite outputs ({bad} NaN or infinite "
+                    f"values of pool signal '{key}' over {len(value)} images): training diverged. Lower the "
+                    "learning rate (--lr); finished rounds are kept (a new --lr needs a new --name)."
+                )
         ctx = SelectionContext(
             pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
             rng=numpy_rng(self.seed, data.name, self.spec.run_name, "select", r), round=r,
@@ -229,7 +247,10 @@ class Run:
             torch.manual_seed(derive_seed(self.seed, data.name, self.spec.run_name, "select-torch", r))
             chosen = strategy.select(ctx, budget)
         t_select = time.perf_counter() - t0
-        chosen = validate_selection(self.spec.run_name, chosen, pool, budget)
+        try:
+            chosen = validate_selection(self.spec.run_name, chosen, pool, budget)
+        except StrategyContractError as err:
+            raise StrategyContractError(f"{self.where}, round {r}: {err}") from None
         pos = np.searchsorted(pool, chosen)
         entropy = signals[DIAGNOSTIC_SIGNAL]
         return chosen, t_pool, t_select, float(entropy[pos].mean()), float(entropy.mean())

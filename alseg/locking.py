@@ -13,6 +13,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from alseg.errors import AlsegUsageError
+from alseg.store import atomic_write_text
 
 
 @contextmanager
@@ -37,8 +38,8 @@ def experiment_lock(root: Path, wait: float = 0.0) -> Iterator[None]:
             "finish, or give this run another --name"
         ) from None
     try:
-        owner.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                     "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        atomic_write_text(owner, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                             "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
         yield
     finally:
         owner.unlink(missing_ok=True)

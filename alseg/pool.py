@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
+from alseg.faults import fault_point
 from alseg.models import SegModel
 from alseg.strategies.base import POOL_SIGNALS
 from alseg.strategies.scores import (
@@ -77,4 +78,5 @@ def pool_pass(
             out.setdefault(key, []).append(value.float().cpu().numpy())
         if on_batch is not None:
             on_batch(len(rows))
+        fault_point("pool-batch")
     return {key: np.concatenate(parts) for key, parts in out.items()}

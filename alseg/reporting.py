@@ -25,9 +25,13 @@ def load_experiment(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, A
                               "pass a results/<experiment> folder written by `alseg bench`")
     expected = info["protocol"]["rounds"] + 1
     rows, runs = [], []
-    for _, seed, file in store.run_files():
+    for folder, seed, file in store.run_files():
         records = file.records()
         if not records:
+            failed = file.status() or {}
+            if failed.get("status") not in (None, "done"):  # a run that failed before its first round
+                runs.append({"strategy": failed.get("strategy", folder), "seed": seed, "status": failed["status"],
+                             "message": failed.get("message", ""), "rounds": 0, "experiment": str(root)})
             continue
         name = records[0]["strategy"]
         full = name == "full"

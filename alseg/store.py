@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alseg import faults
 from alseg.errors import AlsegError, AlsegUsageError
 
 TIMING_FIELDS = ("t_train", "t_eval", "t_pool", "t_select")
+TEMP_SUFFIX = ".tmp"  # temporary files are ".<name>.<random>.tmp" next to their target
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -27,16 +29,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes atomically: temp file, fsync, os.replace."""
+def atomic_write_bytes(path: Path, data: bytes, fault: str = "") -> None:
+    """Write bytes atomically: temp file, fsync, os.replace (`fault`: a fault point hit before the rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if fault:
+            faults.fault_point(fault)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,10 +91,21 @@ class RunFile:
         return out
 
     def append(self, record: dict[str, Any]) -> None:
-        """Append one record as a single line, flushed and fsynced before returning."""
+        """Append one record as a single line, flushed and fsynced before returning.
+
+        With ALSEG_FAULT=record-write:N the line is written in two halves with the fault point between
+        them, so that a test can leave a real torn line behind.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
         with open(self.path, "ab") as fh:
+            if faults.armed("record-write"):
+                half = len(line) // 2
+                fh.write(line[:half])
+                fh.flush()
+                os.fsync(fh.fileno())
+                faults.fault_point("record-write")
+                line = line[half:]
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
@@ -106,6 +121,23 @@ class RunFile:
         """Record how the run ended: done | skip | error | timeout | interrupted."""
         atomic_write_text(self.status_path, json.dumps({"status": status, "message": message, **extra},
                                                        sort_keys=True, indent=1) + "\n")
+
+
+def manifest_changes(old: dict[str, str] | None, new: dict[str, str] | None, limit: int = 10) -> str:
+    """Files added, removed or edited between two data manifests, up to `limit` names each ('' if none)."""
+    if not old or new is None:
+        return ""
+
+    def some(names: list[str]) -> str:
+        shown = ", ".join(names[:limit])
+        return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    edited = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    parts = [f"{what} {some(names)}" for what, names in (("added", added), ("removed", removed),
+                                                          ("edited", edited)) if names]
+    return "; ".join(parts)
 
 
 def safe_name(run_name: str) -> str:
@@ -133,6 +165,16 @@ class ExperimentStore:
             if keep is None or path.name != f"seed-{seed}.round-{keep}.pt":
                 path.unlink(missing_ok=True)
 
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete temporary files left by a writer that was killed before its rename (call under the lock)."""
+        places = [self.root, *(p for p in (self.root / "runs", self.root / ".checkpoints") if p.is_dir())]
+        stale = [p for place in places
+                 for p in (place.glob(f".*{TEMP_SUFFIX}") if place == self.root else place.rglob(f".*{TEMP_SUFFIX}"))
+                 if p.is_file()]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
+
     @property
     def experiment_file(self) -> Path:
         return self.root / "experiment.json"
@@ -146,15 +188,22 @@ class ExperimentStore:
         except json.JSONDecodeError as err:
             raise AlsegError(f"{self.experiment_file} is damaged ({err}); move the folder aside") from err
 
-    def check_protocol(self, protocol: dict[str, Any]) -> None:
-        """Refuse to mix runs made under a different protocol into this folder."""
+    def check_protocol(self, protocol: dict[str, Any], manifest: dict[str, str] | None = None) -> None:
+        """Refuse to mix runs made under a different protocol into this folder.
+
+        `manifest` (source file -> short sha256) is compared with the stored `data_manifest`, so that a
+        changed data folder is refused naming the files added, removed or edited.
+        """
         existing = self.read_experiment()
         if existing is None:
             return
         old = existing.get("protocol", {})
         diffs = [k for k in sorted(set(old) | set(protocol)) if old.get(k) != protocol.get(k)]
-        if diffs:
-            detail = "; ".join(f"{k}: stored {old.get(k)!r}, now {protocol.get(k)!r}" for k in diffs)
+        # A file outside the fingerprint (the split file) can change the manifest alone.
+        changed = manifest_changes(existing.get("data_manifest"), manifest)
+        if diffs or changed:
+            detail = "; ".join([f"{k}: stored {old.get(k)!r}, now {protocol.get(k)!r}" for k in diffs]
+                               + ([f"the data changed since the experiment began: {changed}"] if changed else []))
             raise AlsegUsageError(
                 f"results folder {self.root} holds an experiment with another configuration ({detail}). "
                 "Use --name NEW to start a new experiment (or --new to pick a fresh name), or rerun with the "
@@ -186,9 +235,13 @@ class ExperimentStore:
         atomic_write_text(path, json.dumps(env, sort_keys=True, indent=1) + "\n")
 
     def run_files(self) -> list[tuple[str, int, RunFile]]:
-        """(run folder name, seed, file) for every run file present."""
+        """(run folder name, seed, file) for every run with a record file or a status (failed before round 0)."""
+        runs = self.root / "runs"
+        paths = set(runs.glob("*/seed-*.jsonl"))
+        for status in runs.glob("*/seed-*.status.json"):
+            paths.add(status.with_name(status.name.removesuffix(".status.json") + ".jsonl"))
         out = []
-        for path in sorted((self.root / "runs").glob("*/seed-*.jsonl")):
+        for path in sorted(paths):
             seed = int(path.stem.split("-", 1)[1])
             out.append((path.parent.name, seed, RunFile(path)))
         return out

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from alseg.errors import AlsegError
+from alseg.faults import fault_point
 from alseg.metrics import per_image_metrics
 from alseg.models import ForwardOutput, SegModel
 
@@ -129,34 +130,57 @@ def fit(
             x, y = to_tensor(images, idx, device), mask_tensor(masks, idx, device)
             if settings.augment:
                 x, y = random_flips(x, y, gen)
+            terms: dict[str, Tensor] = {}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 out = model(x)
-                loss = bce_dice_loss(out.logits.float(), y)
+                terms["supervised"] = bce_dice_loss(out.logits.float(), y)
                 if extra_loss is not None:
                     labeled_term = extra_loss(out, True)
                     if labeled_term is not None:
-                        loss = loss + labeled_term
+                        terms["extra_loss on a labeled batch"] = labeled_term
                     if unlabeled is not None and len(unlabeled) >= 2:
                         upos = torch.randint(len(unlabeled), (len(idx),), generator=gen).numpy()
                         ux = to_tensor(images, np.sort(unlabeled[upos]), device)
                         unlabeled_term = extra_loss(model(ux), False)
                         if unlabeled_term is not None:
-                            loss = loss + unlabeled_term
+                            terms["extra_loss on an unlabeled batch"] = unlabeled_term
+            parts = list(terms.values())
+            loss = parts[0]
+            for part in parts[1:]:
+                loss = loss + part
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"{where}: loss became {value} at epoch {epoch + 1}, step {step + 1}. "
-                    "Lower the learning rate (--lr) or, on a GPU, try without mixed precision."
-                )
+                raise NonFiniteLossError(non_finite_message(terms, where, epoch, step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            fault_point("train-step")
             total += value
             steps += 1
         history.append(total / max(steps, 1))
         if on_epoch is not None:
             on_epoch(epoch + 1, history[-1])
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise NonFiniteLossError(
+            f"{where}: the weights became non-finite in the last optimiser step ({done} of {total_steps}, epoch "
+            f"{settings.epochs}) of training. Lower the learning rate (--lr); finished rounds are kept (a new "
+            "--lr needs a new --name)."
+        )
     return history
+
+
+def non_finite_message(terms: dict[str, Tensor], where: str, epoch: int, step: int) -> str:
+    """Which loss term went NaN or infinite, where, and the likely fix."""
+    values = {name: float(t.detach().float()) for name, t in terms.items()}
+    bad = [name for name, v in values.items() if not math.isfinite(v)]
+    shown = ", ".join(f"{name} = {values[name]}" for name in bad)
+    head = f"{where}: the training loss became non-finite at epoch {epoch + 1}, step {step + 1} ({shown})"
+    if bad and all(name.startswith("extra_loss") for name in bad):
+        return (f"{head}. The strategy's extra_loss returned a non-finite value while the supervised loss is "
+                f"{values['supervised']:.4g}: fix the strategy's extra_loss (or run it without its training "
+                "term). Finished rounds are kept.")
+    return (f"{head}. Lower the learning rate (--lr), or on a GPU try without mixed precision; "
+            "finished rounds are kept (a new --lr needs a new --name).")
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,9 @@ class SegDataset:
     test: np.ndarray
     fingerprint: str
     split_source: str
+    # Source file (relative to the data folder) -> short sha256; empty for generated data. Stored with an
+    # experiment so that a changed data folder is refused naming the files added, removed or edited.
+    manifest: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Check shapes and dtypes once, so that downstream code can rely on them."""

@@ -31,8 +31,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fingerprint_files(root: Path, files: Iterable[Path], image_size: int) -> str:
-    """Hash file names (relative to root) and bytes plus image_size: any edit gives a new fingerprint."""
+MANIFEST_DIGITS = 16  # hex digits of a file's sha256 kept in a data manifest
+
+
+def fingerprint_files(root: Path, files: Iterable[Path], image_size: int,
+                      manifest: dict[str, str] | None = None) -> str:
+    """Hash file names (relative to root) and bytes plus image_size: any edit gives a new fingerprint.
+
+    `manifest`, when given, is filled with name -> short sha256 of each file (read in the same pass), so
+    that a changed data folder can be explained file by file.
+    """
     digest = hashlib.sha256()
     digest.update(f"alseg-files/decode={DECODE_VERSION}/size={int(image_size)}\n".encode())
     for path in files:
@@ -43,9 +51,14 @@ def fingerprint_files(root: Path, files: Iterable[Path], image_size: int) -> str
         encoded = name.encode("utf-8", "surrogateescape")
         digest.update(len(encoded).to_bytes(8, "little") + encoded)
         digest.update(path.stat().st_size.to_bytes(8, "little"))
+        own = hashlib.sha256() if manifest is not None else None
         with open(path, "rb") as handle:
             while chunk := handle.read(_CHUNK_BYTES):
                 digest.update(chunk)
+                if own is not None:
+                    own.update(chunk)
+        if manifest is not None and own is not None:
+            manifest[name] = own.hexdigest()[:MANIFEST_DIGITS]
     return digest.hexdigest()
 
 

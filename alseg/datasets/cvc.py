@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from alseg.datasets.base import SegDataset, check_image_size
-from alseg.datasets.folder import check_split_file, find_subdir, read_folder_arrays, scan_pairs, split_from_file
+from alseg.datasets.folder import (
+    add_split_to_manifest,
+    check_split_file,
+    find_subdir,
+    read_folder_arrays,
+    scan_pairs,
+    split_from_file,
+)
 from alseg.errors import AlsegUsageError
 
 N_FRAMES = 612
@@ -149,7 +156,9 @@ def load_cvc_clinicdb(
         train, test, source = split_from_file(check_split_file(split_file), ids)
     else:
         train, test, source = standard_split(ids)
-    ids, images, masks, fingerprint = read_folder_arrays("cvc-clinicdb", root, pairs, size, cache_dir, progress)
+    manifest: dict[str, str] = {}
+    ids, images, masks, fingerprint = read_folder_arrays("cvc-clinicdb", root, pairs, size, cache_dir, progress,
+                                                         manifest)
     return SegDataset(
         name="cvc-clinicdb",
         ids=ids,
@@ -159,4 +168,5 @@ def load_cvc_clinicdb(
         test=test,
         fingerprint=fingerprint,
         split_source=source,
+        manifest=add_split_to_manifest(manifest, root, check_split_file(split_file) if split_file else None),
     )

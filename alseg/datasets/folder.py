@@ -17,7 +17,7 @@ import tifffile
 from PIL import Image
 
 from alseg.datasets.base import SegDataset, check_image_size, readonly
-from alseg.datasets.cache import fingerprint_files, load_or_build
+from alseg.datasets.cache import MANIFEST_DIGITS, fingerprint_files, load_or_build
 from alseg.errors import AlsegUsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -224,14 +224,18 @@ def read_folder_arrays(
     image_size: int,
     cache_dir: Path | None,
     progress: Callable[[int, int], None] | None,
+    manifest: dict[str, str] | None = None,
 ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str]:
-    """Fingerprint the source files and return (ids, images, masks, fingerprint), via the cache."""
+    """Fingerprint the source files and return (ids, images, masks, fingerprint), via the cache.
+
+    `manifest`, when given, is filled with each source file's name (relative to root) -> short sha256.
+    """
     ids = tuple(p.id for p in pairs)
     files: list[Path] = []
     for pair in pairs:
         files += [pair.image, pair.mask]
     try:
-        fingerprint = fingerprint_files(root, files, image_size)
+        fingerprint = fingerprint_files(root, files, image_size, manifest)
     except OSError as exc:
         raise AlsegUsageError(f"cannot read {exc.filename} ({exc.strerror}): check the file's permissions") from exc
     images, masks = load_or_build(
@@ -243,6 +247,17 @@ def read_folder_arrays(
         build=lambda: decode_pairs(pairs, image_size, progress),
     )
     return ids, readonly(images), readonly(masks), fingerprint
+
+
+def add_split_to_manifest(manifest: dict[str, str], root: Path, split_path: Path | None) -> dict[str, str]:
+    """Add the split file (relative to root when inside it) to a data manifest; returns the manifest."""
+    if split_path is not None:
+        try:
+            name = split_path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            name = str(split_path.resolve())
+        manifest[name] = hashlib.sha256(split_path.read_bytes()).hexdigest()[:MANIFEST_DIGITS]
+    return manifest
 
 
 def _resolve_entries(entries: Iterable[object], ids: dict[str, int]) -> tuple[list[int], list[str]]:
@@ -383,7 +398,8 @@ def load_folder(
         train, test, source = split_from_file(split_path, [p.id for p in pairs])
     else:
         train, test, source = seeded_split(len(pairs), seed)
-    ids, images, masks, fingerprint = read_folder_arrays("folder", root, pairs, size, cache_dir, progress)
+    manifest: dict[str, str] = {}
+    ids, images, masks, fingerprint = read_folder_arrays("folder", root, pairs, size, cache_dir, progress, manifest)
     return SegDataset(
         name="folder",
         ids=ids,
@@ -393,4 +409,5 @@ def load_folder(
         test=test,
         fingerprint=fingerprint,
         split_source=source,
+        manifest=add_split_to_manifest(manifest, root, split_path),
     )

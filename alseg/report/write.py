@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from alseg.errors import AlsegUsageError
+from alseg.faults import fault_point
 from alseg.report import figures as fig
 from alseg.report.bundle import ReportData, compute_report
 from alseg.report.compute import METRICS
@@ -49,10 +50,12 @@ def atomic_write(path: Path, data: bytes | str) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point("report-write")  # tests: ALSEG_FAULT=report-write:N kills before the N-th rename
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -101,7 +101,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
         "dataset": "cvc-clinicdb",
         "data_dir": "datasets/cvc-clinicdb",
-        "image_size": 128,
+        "image_size": 160,
         "seeds": 3,
         "initial": 30,
         "rounds": 5,
@@ -133,7 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 PRESET_HELP = {
     "quick": "synthetic polyps at 64 px, every strategy, 1 seed: a few minutes on 2 CPU cores",
-    "cpu": "CVC-ClinicDB at 128 px, ImageNet EfficientNet-Lite0, 30 + 5 x 30 labels, 3 seeds (docs/presets.md)",
+    "cpu": "CVC-ClinicDB at 160 px, ImageNet EfficientNet-Lite0, 30 + 5 x 30 labels, 3 seeds (docs/presets.md)",
     "paper": "the paper's protocol: 352 px, ResNet-34 ImageNet, 5 epochs per round, Adam 1e-4 (a GPU job)",
 }
 

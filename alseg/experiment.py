@@ -22,7 +22,7 @@ from alseg import __version__
 from alseg.config import BenchConfig
 from alseg.datasets.base import SegDataset
 from alseg.errors import AlsegError
-from alseg.models import SegModel, build_model
+from alseg.models import SegModel, build_model, place
 from alseg.pool import pool_pass
 from alseg.progress import ProgressHooks
 from alseg.seeding import derive_seed, numpy_rng, torch_generator
@@ -134,8 +134,8 @@ class Run:
         return labeled, model
 
     def _fresh_model(self) -> SegModel:
-        return build_model(self.cfg.encoder, self.cfg.encoder_weights, init_seed(self.data, self.seed)).to(
-            self.setup.device)
+        return place(build_model(self.cfg.encoder, self.cfg.encoder_weights, init_seed(self.data, self.seed)),
+                     self.setup.device)
 
     def execute(self) -> tuple[str, str]:
         """Run the missing rounds; returns (status, message). Errors of the strategy end only this run."""
@@ -261,7 +261,7 @@ class Run:
 
         def train_member(k: int) -> SegModel:
             seed = derive_seed(self.seed, data.name, self.spec.run_name, "member", k)
-            model = build_model(cfg.encoder, cfg.encoder_weights, seed).to(device)
+            model = place(build_model(cfg.encoder, cfg.encoder_weights, seed), device)
             epochs = cfg.initial_epochs + r * cfg.epochs
             settings = TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule)
             fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
@@ -285,7 +285,7 @@ def run_full(setup: RunSetup, seed: int) -> tuple[str, str]:
     hooks.run_started(FULL_RUN, seed, 1, len(file.records()))
     if file.records():
         return "done", ""
-    model = build_model(cfg.encoder, cfg.encoder_weights, init_seed(data, seed)).to(setup.device)
+    model = place(build_model(cfg.encoder, cfg.encoder_weights, init_seed(data, seed)), setup.device)
     hooks.round_started(FULL_RUN, seed, 0, len(data.train), cfg.initial_epochs)
     t0 = time.perf_counter()
     torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))

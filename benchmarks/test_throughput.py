@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from alseg.datasets import load_dataset
-from alseg.models import build_model
+from alseg.models import build_model, place
 from alseg.pool import pool_pass
 from alseg.seeding import torch_generator
 from alseg.train import TrainSettings, fit
@@ -78,7 +78,7 @@ def timed(fn) -> float:
 
 def test_training_throughput(benchmark, data) -> None:
     idx = data.train[:N_TRAIN]
-    model = build_model("timm-tf_efficientnet_lite0", "imagenet", 0)
+    model = place(build_model("timm-tf_efficientnet_lite0", "imagenet", 0), torch.device("cpu"))
     settings = TrainSettings(epochs=1, batch_size=BATCH, lr=1e-3)
     dev = torch.device("cpu")
     t_alseg = timed(lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev))
@@ -94,7 +94,7 @@ def test_training_throughput(benchmark, data) -> None:
 
 def test_pool_pass_throughput(benchmark, data) -> None:
     idx = data.train[:N_POOL]
-    model = build_model("timm-tf_efficientnet_lite0", "imagenet", 0)
+    model = place(build_model("timm-tf_efficientnet_lite0", "imagenet", 0), torch.device("cpu"))
     dev = torch.device("cpu")
     t_alseg = timed(lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev))
     t_bare = timed(lambda: bare_pool(model, data.images, idx))

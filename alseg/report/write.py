@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +11,6 @@ from rich.table import Table
 from rich.text import Text
 
 from alseg.errors import AlsegUsageError
-from alseg.faults import fault_point
 from alseg.report import figures as fig
 from alseg.report.bundle import ReportData, compute_report
 from alseg.report.compute import METRICS
@@ -27,6 +24,7 @@ from alseg.report.tables import (
     markdown_report,
     overlap_csv,
 )
+from alseg.store import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -46,20 +44,8 @@ class ReportFiles:
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:
-    """Write to a temp file in the same folder, then os.replace: readers never see half a file."""
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        fault_point("report-write")  # tests: ALSEG_FAULT=report-write:N kills before the N-th rename
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a report file atomically (readers never see half a file); returns its path."""
+    atomic_write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data, fault="report-write")
     return path
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -71,27 +70,4 @@ def report_experiments(roots: list[Path], out_dir: Path) -> tuple[list[Path], li
     title = "alseg leaderboard: " + ", ".join(sorted(set(df["dataset"])))
     files = write_report(df, Path(out_dir), runs=runs, title=title, protocol=protocol)
     tables = render_terminal(df, runs=runs)
-    return list(_paths(files)), tables if isinstance(tables, list) else [tables]
-
-
-def _paths(files: Any) -> list[Path]:
-    """Paths from whatever write_report returns (a dataclass of paths, a dict or a list)."""
-    if isinstance(files, dict):
-        return [Path(p) for p in files.values()]
-    if isinstance(files, (list, tuple)):
-        return [Path(p) for p in files]
-    if hasattr(files, "__dataclass_fields__"):
-        out = []
-        for name in files.__dataclass_fields__:
-            value = getattr(files, name)
-            if isinstance(value, (list, tuple)):
-                out += [Path(v) for v in value]
-            elif value is not None:
-                out.append(Path(value))
-        return out
-    return [Path(files)]
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
+    return files.all(), [tables]

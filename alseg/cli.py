@@ -86,9 +86,10 @@ def bench(
     data_dir: Annotated[str | None, typer.Option(help="Folder holding the dataset (cvc-clinicdb: Original/ + "
                                                  "Ground Truth/ or images/ + masks/; folder: images/ + masks/).",
                                                  rich_help_panel=DATA)] = None,
-    split_file: Annotated[str | None, typer.Option(help="folder dataset: JSON {train: [...], test: [...]} or CSV "
-                                                   "id,split; default: split.json/split.csv in the folder, else "
-                                                   "a seeded 10% test split.", rich_help_panel=DATA)] = None,
+    split_file: Annotated[str | None, typer.Option(help="JSON {train: [...], test: [...]} or CSV id,split that "
+                                                   "fixes the test split. folder: default split.json/split.csv "
+                                                   "in the folder, else a seeded 10% test split; cvc-clinicdb: "
+                                                   "default the built-in PraNet split.", rich_help_panel=DATA)] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Where decoded, resized arrays are cached "
                                                   "(default datasets/.cache).", rich_help_panel=DATA)] = None,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels, a multiple of 32. "

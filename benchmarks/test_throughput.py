@@ -22,7 +22,6 @@ from alseg.seeding import torch_generator
 from alseg.train import TrainSettings, fit
 
 SIZE, BATCH, N_TRAIN, N_POOL, REPEATS = 128, 16, 64, 128, 3
-RESULTS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -76,32 +75,30 @@ def timed(fn) -> float:
     return best
 
 
+def compare(benchmark, what: str, n_images: int, run_alseg, run_bare) -> None:
+    """Time alseg and the bare loop in the same run, record both, and assert the ratio target."""
+    t_alseg, t_bare = timed(run_alseg), timed(run_bare)
+    benchmark.pedantic(run_alseg, rounds=1, iterations=1)
+    ratio = t_bare / t_alseg
+    print(f"\n{what}: alseg {n_images / t_alseg:.1f} img/s, bare {n_images / t_bare:.1f} img/s, ratio {ratio:.3f}")
+    benchmark.extra_info.update(alseg_img_s=n_images / t_alseg, bare_img_s=n_images / t_bare, ratio=ratio)
+    assert ratio >= 0.95, f"alseg's {what} reaches only {ratio:.2f} of a bare loop's throughput"
+
+
 def test_training_throughput(benchmark, data) -> None:
     idx = data.train[:N_TRAIN]
     model = place(build_model("timm-tf_efficientnet_lite0", "imagenet", 0), torch.device("cpu"))
     settings = TrainSettings(epochs=1, batch_size=BATCH, lr=1e-3)
     dev = torch.device("cpu")
-    t_alseg = timed(lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev))
-    t_bare = timed(lambda: bare_train(model, data.images, data.masks, idx, torch_generator(0)))
-    benchmark.pedantic(lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev),
-                       rounds=1, iterations=1)
-    ratio = t_bare / t_alseg
-    RESULTS["train"] = ratio
-    print(f"\ntraining: alseg {N_TRAIN / t_alseg:.1f} img/s, bare {N_TRAIN / t_bare:.1f} img/s, ratio {ratio:.3f}")
-    benchmark.extra_info.update(alseg_img_s=N_TRAIN / t_alseg, bare_img_s=N_TRAIN / t_bare, ratio=ratio)
-    assert ratio >= 0.95, f"alseg training reaches only {ratio:.2f} of a bare loop's throughput"
+    compare(benchmark, "training", N_TRAIN,
+            lambda: fit(model, data.images, data.masks, idx, settings, torch_generator(0), dev),
+            lambda: bare_train(model, data.images, data.masks, idx, torch_generator(0)))
 
 
 def test_pool_pass_throughput(benchmark, data) -> None:
     idx = data.train[:N_POOL]
     model = place(build_model("timm-tf_efficientnet_lite0", "imagenet", 0), torch.device("cpu"))
     dev = torch.device("cpu")
-    t_alseg = timed(lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev))
-    t_bare = timed(lambda: bare_pool(model, data.images, idx))
-    benchmark.pedantic(lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev),
-                       rounds=1, iterations=1)
-    ratio = t_bare / t_alseg
-    RESULTS["pool"] = ratio
-    print(f"\npool pass: alseg {N_POOL / t_alseg:.1f} img/s, bare {N_POOL / t_bare:.1f} img/s, ratio {ratio:.3f}")
-    benchmark.extra_info.update(alseg_img_s=N_POOL / t_alseg, bare_img_s=N_POOL / t_bare, ratio=ratio)
-    assert ratio >= 0.95, f"alseg's pool pass reaches only {ratio:.2f} of a bare loop's throughput"
+    compare(benchmark, "pool pass", N_POOL,
+            lambda: pool_pass(model, data.images, idx, {"entropy", "embedding"}, BATCH, dev),
+            lambda: bare_pool(model, data.images, idx))

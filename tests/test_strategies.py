@@ -82,6 +82,11 @@ def test_proposed_weights_move_picks_toward_uncertain_images() -> None:
     assert list(plain) == [105] and list(weighted) == [109]
 
 
+def test_proposed_switches_must_be_booleans() -> None:
+    with pytest.raises(ValueError, match="discrepancy must be true or false"):
+        ProposedStrategy(discrepancy="maybe")
+
+
 def test_proposed_rejects_ablating_both_rules() -> None:
     with pytest.raises(ValueError, match="no selection rule"):
         ProposedStrategy(uncertainty=False, clustering=False)

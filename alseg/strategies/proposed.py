@@ -33,6 +33,9 @@ class ProposedStrategy(Strategy):
     def __init__(self, uncertainty: bool = True, clustering: bool = True, discrepancy: bool = True,
                  lam: float = 0.1, delta: float = 0.2, weight: str = "shift", tol: float = 1e-4) -> None:
         similarity_weight(np.zeros(1), weight)  # raises ValueError naming the valid mappings
+        for key, value in (("uncertainty", uncertainty), ("clustering", clustering), ("discrepancy", discrepancy)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false, got {value!r}")
         if not (uncertainty or clustering):
             raise ValueError("uncertainty=false and clustering=false together leave no selection rule")
         self.uncertainty, self.clustering, self.discrepancy = uncertainty, clustering, discrepancy

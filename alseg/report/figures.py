@@ -48,6 +48,9 @@ def render_curves(curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | 
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
     if ceiling is not None and np.isfinite(ceiling):
         ax.axhline(ceiling, linestyle=":", color="black", linewidth=1.2, label="Full supervision")
+        low, high = ax.get_ylim()  # axhline does not autoscale: keep the ceiling off the frame
+        pad = 0.04 * (max(high, ceiling) - low)
+        ax.set_ylim(low, max(high, ceiling + pad))
     label = METRICS[metric].label if metric in METRICS else metric
     ax.set_xlabel("Labeled images")
     ax.set_ylabel(f"{label} (test)")

@@ -60,6 +60,16 @@ def init_seed(data: SegDataset, seed: int) -> int:
     return derive_seed(seed, data.name, "init")
 
 
+def train_settings(cfg: BenchConfig, epochs: int) -> TrainSettings:
+    """The config's training recipe for `epochs` epochs (AL rounds, ensemble members and the ceiling)."""
+    return TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule)
+
+
+def new_model(cfg: BenchConfig, seed: int, device: torch.device) -> SegModel:
+    """The config's U-Net with weights initialised from `seed`, placed on the device."""
+    return place(build_model(cfg.encoder, cfg.encoder_weights, seed), device)
+
+
 @contextmanager
 def time_limit(seconds: float, what: str):
     """Raise SelectionTimeout in the main thread after `seconds` (0 = no limit).
@@ -134,8 +144,7 @@ class Run:
         return labeled, model
 
     def _fresh_model(self) -> SegModel:
-        return place(build_model(self.cfg.encoder, self.cfg.encoder_weights, init_seed(self.data, self.seed)),
-                     self.setup.device)
+        return new_model(self.cfg, init_seed(self.data, self.seed), self.setup.device)
 
     def execute(self) -> tuple[str, str]:
         """Run the missing rounds; returns (status, message). Errors of the strategy end only this run."""
@@ -175,7 +184,7 @@ class Run:
         torch.manual_seed(derive_seed(self.seed, data.name, "torch", r))
         fit(
             model, data.images, data.masks, labeled,
-            TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule),
+            train_settings(cfg, epochs),
             torch_generator(self.seed, data.name, "train", r), device,
             extra_loss=self.strategy.extra_loss if self.strategy.trains_on_unlabeled else None,
             unlabeled=pool if self.strategy.trains_on_unlabeled else None,
@@ -261,9 +270,9 @@ class Run:
 
         def train_member(k: int) -> SegModel:
             seed = derive_seed(self.seed, data.name, self.spec.run_name, "member", k)
-            model = place(build_model(cfg.encoder, cfg.encoder_weights, seed), device)
+            model = new_model(cfg, seed, device)
             epochs = cfg.initial_epochs + r * cfg.epochs
-            settings = TrainSettings(epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule)
+            settings = train_settings(cfg, epochs)
             fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
                 where=f"{self.where}, ensemble member {k}")
             return model
@@ -285,12 +294,12 @@ def run_full(setup: RunSetup, seed: int) -> tuple[str, str]:
     hooks.run_started(FULL_RUN, seed, 1, len(file.records()))
     if file.records():
         return "done", ""
-    model = place(build_model(cfg.encoder, cfg.encoder_weights, init_seed(data, seed)), setup.device)
+    model = new_model(cfg, init_seed(data, seed), setup.device)
     hooks.round_started(FULL_RUN, seed, 0, len(data.train), cfg.initial_epochs)
     t0 = time.perf_counter()
     torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))
     fit(model, data.images, data.masks, data.train,
-        TrainSettings(cfg.initial_epochs, cfg.batch_size, cfg.lr, cfg.augment, cfg.schedule),
+        train_settings(cfg, cfg.initial_epochs),
         torch_generator(seed, data.name, "train", "full"), setup.device,
         on_epoch=hooks.epoch_done, where=f"full supervision seed {seed}")
     t_train = time.perf_counter() - t0

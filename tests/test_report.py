@@ -23,10 +23,12 @@ from alseg.report import (
     compute_penalty_matrix,
     compute_picked_uncertainty,
     compute_times,
+    compute_variant_tests,
     jaccard,
     merge_protocols,
     render_terminal,
     strategy_order,
+    variant_base,
     write_report,
 )
 from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves
@@ -170,6 +172,46 @@ def test_paired_test_all_zero_differences() -> None:
         )
         row = compute_paired_tests(same).iloc[0]
         assert row["p_value"] == 1.0 and row["mean_diff"] == 0.0
+
+
+def test_variant_base_names() -> None:
+    assert variant_base("proposed(uncertainty=false)") == "proposed"
+    assert variant_base("margin(top=3,x=1)") == "margin"
+    assert variant_base("proposed") is None
+    assert variant_base("(x)") is None and variant_base("a(b") is None
+
+
+def test_variants_are_tested_against_their_base_not_random() -> None:
+    rng = np.random.default_rng(5)
+    base = {s: [0.5, 0.7 + 0.01 * s, 0.8] for s in range(3)}
+    worse = {s: [0.5, v - 0.04 + rng.normal(0, 0.002), 0.8 - 0.04] for s, (_, v, _) in base.items()}
+    same = {s: list(v) for s, v in base.items()}
+    df = frame({"random": {s: [0.5, 0.5, 0.5] for s in range(3)}, "proposed": base,
+                "proposed(discrepancy=false)": worse, "proposed(uncertainty=false)": same,
+                "other(x=1)": base})
+    v = compute_variant_tests(df).set_index("strategy")
+    assert list(v.index) == ["proposed(discrepancy=false)", "proposed(uncertainty=false)"]  # no base: left out
+    assert (v["base"] == "proposed").all() and (v["n_pairs"] == 3).all()
+    # AUBC over 30..90 (steps of 30, width 60): a 0.04 drop at 60 and 90 costs 0.04 * 45 / 60 = 0.03
+    assert v.loc["proposed(discrepancy=false)", "mean_diff"] == pytest.approx(-0.03, abs=0.002)
+    assert v.loc["proposed(discrepancy=false)", "p_value"] < 0.01
+    assert v.loc["proposed(uncertainty=false)", "mean_diff"] == 0.0
+    assert v.loc["proposed(uncertainty=false)", "p_value"] == 1.0
+    assert compute_variant_tests(frame({"random": base, "entropy": base})).empty
+
+
+def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.DataFrame, tmp_path: Path) -> None:
+    write_report(toy, tmp_path / "plain")
+    assert "Variants against" not in (tmp_path / "plain" / "leaderboard.md").read_text()
+    ablation = toy[toy["strategy"] == "proposed"].assign(strategy="proposed(discrepancy=false)", label="w/o DIS")
+    files = write_report(pd.concat([toy, ablation], ignore_index=True), tmp_path / "abl")
+    md = files.markdown.read_text()
+    assert "## Variants against their base strategy" in md
+    assert "| w/o DIS | Proposed & co_1 | 3 | +0.0000 | 1.000 | +0.0000 | 1.000 |" in md
+    assert "tab:variants" in files.latex.read_text()
+    aubc_rows = pd.read_csv(files.aubc_csv)
+    row = aubc_rows[(aubc_rows["strategy"] == "proposed(discrepancy=false)") & (aubc_rows["metric"] == "dice")]
+    assert row["base"].item() == "proposed" and row["p_value_vs_base"].item() == 1.0
 
 
 def test_penalty_matrix_one_strategy_always_wins() -> None:

@@ -19,7 +19,7 @@ from alseg.report.compute import (
     strategy_order,
 )
 from alseg.report.figures import render_curves, render_overlap, render_penalty
-from alseg.report.stats import compute_paired_tests, compute_penalty_matrix
+from alseg.report.stats import compute_paired_tests, compute_penalty_matrix, compute_variant_tests, variant_base
 from alseg.report.write import ReportFiles, merge_protocols, render_terminal, write_report
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "compute_picked_uncertainty",
     "compute_report",
     "compute_times",
+    "compute_variant_tests",
     "jaccard",
     "merge_protocols",
     "render_curves",
@@ -47,5 +48,6 @@ __all__ = [
     "render_penalty",
     "render_terminal",
     "strategy_order",
+    "variant_base",
     "write_report",
 ]

@@ -20,7 +20,7 @@ from alseg.report.compute import (
     get_metric,
     strategy_order,
 )
-from alseg.report.stats import compute_paired_tests, compute_penalty_matrix
+from alseg.report.stats import compute_paired_tests, compute_penalty_matrix, compute_variant_tests
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ReportData:
     curves: pd.DataFrame
     aubc: dict[str, pd.DataFrame]
     tests: dict[str, pd.DataFrame]
+    variants: dict[str, pd.DataFrame]
     penalty: pd.DataFrame
     efficiency: pd.DataFrame
     times: pd.DataFrame
@@ -76,6 +77,7 @@ def compute_report(df: pd.DataFrame, runs: pd.DataFrame | None = None, metric: s
         curves=compute_curves(df),
         aubc={m: compute_aubc(df, m) for m in metrics},
         tests={m: compute_paired_tests(df, m) for m in metrics},
+        variants={m: compute_variant_tests(df, m) for m in metrics},
         penalty=compute_penalty_matrix(df, metric),
         efficiency=compute_label_efficiency(df, metric),
         times=compute_times(df),

@@ -75,6 +75,31 @@ def compute_paired_tests(df: pd.DataFrame, metric: str = "dice", reference: str 
     return pd.DataFrame(records, columns=cols)
 
 
+def variant_base(name: str) -> str | None:
+    """The strategy a parameterised run varies ('proposed' for 'proposed(uncertainty=false)'), else None."""
+    head, sep, _ = name.partition("(")
+    return head if sep and head and name.endswith(")") else None
+
+
+def compute_variant_tests(df: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """Each parameterised run (an ablation) against its base strategy: per-seed AUBC paired by seed.
+
+    This is the ablation question (does removing a component cost anything?), answered with the same
+    test as "p vs Random" so a reader can see whether a gap is larger than the seed-to-seed spread.
+    """
+    cols = ["strategy", "base", "n_pairs", "test", "mean_diff", "p_value"]
+    rows = al_rows(df)
+    order = strategy_order(rows)
+    frames = []
+    for name in order:
+        base = variant_base(name)
+        if base is None or base not in order:
+            continue
+        pair = compute_paired_tests(rows[rows["strategy"].isin([name, base])], metric, reference=base)
+        frames.append(pair.assign(base=base))
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
 def _beats(d: np.ndarray) -> bool:
     """BADGE's win rule: two-sided one-sample t-test p < 0.05 and a positive mean difference."""
     if d.size < 2 or float(np.mean(d)) <= 0:

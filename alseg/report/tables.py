@@ -128,6 +128,25 @@ def times_table(data: ReportData) -> Table:
     return headers, rows
 
 
+def variants_table(data: ReportData) -> Table:
+    """Each ablation (parameterised run) against its base: AUBC difference and paired p, Dice and mIoU."""
+    labels = _labels(data)
+    metrics = [m for m in dict.fromkeys((data.metric, "miou")) if m in data.variants]
+    headers = ["Variant", "Base", "Seeds"]
+    for m in metrics:
+        headers += [f"Δ AUBC ({METRICS[m].label})", "p"]
+    first = data.variants[metrics[0]] if metrics else pd.DataFrame()
+    rows = []
+    for i, r in enumerate(first.to_dict("records")):
+        row = [Cell(labels[r["strategy"]]), Cell(labels[r["base"]]), Cell(str(r["n_pairs"]))]
+        for m in metrics:
+            v = data.variants[m].iloc[i]
+            row += [Cell(f"{v['mean_diff']:+.4f}" if v["n_pairs"] else DASH),
+                    Cell(fmt_p(v["p_value"]) + stars(v["p_value"]))]
+        rows.append(row)
+    return headers, rows
+
+
 def penalty_table(data: ReportData) -> Table:
     """The penalty matrix with labels: row = winner, column = loser."""
     labels = _labels(data)
@@ -248,6 +267,15 @@ def markdown_report(
         md(times_table(data)),
         "Pool pass and selection are averaged over rounds that ended in a selection.\n",
     ]
+    variants = variants_table(data)
+    if variants[1]:
+        out += [
+            "## Variants against their base strategy\n",
+            md(variants),
+            "Δ AUBC: mean over paired seeds of the variant's AUBC minus its base strategy's (negative ="
+            " the variant is worse); p: the same seed-paired test as 'p vs Random'. For ablations this"
+            " says whether removing a component costs more than the seed-to-seed spread.\n",
+        ]
     if len(data.penalty) > 1:
         out += [
             "## Pairwise penalty matrix\n",
@@ -277,6 +305,9 @@ def latex_report(data: ReportData) -> str:
     ]
     if "miou" in data.aubc:
         parts.append(latex_table(*metric_table(data, "miou"), "mIoU by labeled images", "tab:miou"))
+    variants = variants_table(data)
+    if variants[1]:
+        parts.append(latex_table(*variants, "Variants against their base strategy (AUBC)", "tab:variants"))
     return "\n".join(parts)
 
 
@@ -295,11 +326,13 @@ def leaderboard_csv(data: ReportData) -> str:
 
 
 def aubc_csv(data: ReportData) -> str:
-    """aubc.csv: one row per strategy and metric with AUBC, rank and the test vs Random."""
+    """aubc.csv: one row per strategy and metric: AUBC, rank, the test vs Random and, for a variant, vs its base."""
     frames = []
     for m, a in data.aubc.items():
         t = data.tests.get(m, pd.DataFrame(columns=["strategy"]))
-        frames.append(a.merge(t, on="strategy", how="left"))
+        v = data.variants.get(m, pd.DataFrame(columns=["strategy", "base", "n_pairs", "test", "mean_diff", "p_value"]))
+        v = v.rename(columns={c: f"{c}_vs_base" for c in ("n_pairs", "test", "mean_diff", "p_value")})
+        frames.append(a.merge(t, on="strategy", how="left").merge(v, on="strategy", how="left"))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return _csv(frame)
 

@@ -31,7 +31,7 @@ from alseg.report import (
     variant_base,
     write_report,
 )
-from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves
+from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves, tick_label
 from alseg.report.format import fmt_p, latex_escape
 
 BUDGETS = [30, 60, 90]
@@ -209,6 +209,11 @@ def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.Data
     assert "## Variants against their base strategy" in md
     assert "| w/o DIS | Proposed & co_1 | 3 | +0.0000 | 1.000 | +0.0000 | 1.000 |" in md
     assert "tab:variants" in files.latex.read_text()
+    names = {f.name for f in files.figures}
+    assert {"ablation_dice.png", "ablation_miou.png", "curves_dice.png"} <= names
+    assert "![Dice curves of the variants (ablations) and their base](ablation_dice.png)" in md
+    assert not {f.name for f in write_report(toy, tmp_path / "plain").figures} & {"ablation_dice.png"}
+    assert tick_label("Proposed (UWC+FDL) (discrepancy=false)") == "Proposed (UWC+FDL)\n(discrepancy=false)"
     aubc_rows = pd.read_csv(files.aubc_csv)
     row = aubc_rows[(aubc_rows["strategy"] == "proposed(discrepancy=false)") & (aubc_rows["metric"] == "dice")]
     assert row["base"].item() == "proposed" and row["p_value_vs_base"].item() == 1.0

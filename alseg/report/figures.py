@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 import matplotlib
 import numpy as np
@@ -34,15 +35,25 @@ def png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def render_curves(curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | None = None) -> Axes:
+def strategy_colors(order: list[str]) -> dict[str, tuple[float, ...]]:
+    """One tab10 colour per strategy, by its place in the report order (the same in every figure)."""
+    palette = matplotlib.colormaps["tab10"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(order)}
+
+
+def render_curves(
+    curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | None = None,
+    colors: dict[str, tuple[float, ...]] | None = None,
+) -> Axes:
     """Mean curve ± std band per strategy against labeled images; Random dashed, ceiling dotted."""
-    colors = matplotlib.colormaps["tab10"].colors
-    for i, (name, g) in enumerate(curves.groupby("strategy", sort=False)):
+    names = [str(n) for n in dict.fromkeys(curves["strategy"])]
+    colors = {**strategy_colors(names), **(colors or {})}
+    for name, g in curves.groupby("strategy", sort=False):
         g = g.sort_values("n_labeled")
         x = g["n_labeled"].to_numpy(dtype=float)
         mean = g[f"{metric}_mean"].to_numpy(dtype=float)
         std = np.nan_to_num(g[f"{metric}_std"].to_numpy(dtype=float))
-        color = colors[i % len(colors)]
+        color = colors[str(name)]
         style = "--" if name == REFERENCE else "-"
         ax.plot(x, mean, style, marker="o", ms=3.5, color=color, label=str(g["label"].iloc[0]))
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
@@ -61,14 +72,18 @@ def render_curves(curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | 
     return ax
 
 
+def tick_label(name: object, width: int = 20) -> str:
+    """A strategy label wrapped onto lines of about `width` characters, so long variant names fit."""
+    return textwrap.fill(str(name), width=width, break_long_words=False)
+
+
 def _heatmap(matrix: pd.DataFrame, ax: Axes, fmt: str, vmax: float) -> None:
     """A labelled heat map with each cell's value written in it."""
     values = matrix.to_numpy(dtype=float)
     ax.imshow(values, cmap="viridis", vmin=0.0, vmax=vmax)
-    ax.set_xticks(
-        range(matrix.shape[1]), [str(c) for c in matrix.columns], rotation=30, ha="right", fontsize=8
-    )
-    ax.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index], fontsize=8)
+    ax.set_xticks(range(matrix.shape[1]), [tick_label(c) for c in matrix.columns], rotation=45, ha="right",
+                  rotation_mode="anchor", fontsize=7)
+    ax.set_yticks(range(matrix.shape[0]), [tick_label(i) for i in matrix.index], fontsize=7)
     for (r, c), v in np.ndenumerate(values):
         if np.isfinite(v):
             ax.text(

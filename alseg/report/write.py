@@ -13,7 +13,8 @@ from rich.text import Text
 from alseg.errors import AlsegUsageError
 from alseg.report import figures as fig
 from alseg.report.bundle import ReportData, compute_report
-from alseg.report.compute import METRICS
+from alseg.report.compute import METRICS, REFERENCE
+from alseg.report.stats import variant_base
 from alseg.report.tables import (
     aubc_csv,
     failed_lines,
@@ -62,13 +63,20 @@ def _figures(data: ReportData) -> dict[str, bytes]:
     """PNG bytes of each figure that has data to show."""
     out: dict[str, bytes] = {}
     ceiling = data.ceiling
-    for m in ("dice", "miou"):
-        if m not in data.aubc or data.curves.empty:
+    names = data.curves["strategy"].astype(str)
+    variants = {s for s in names if variant_base(s) is not None}
+    ablated = {variant_base(s) for s in variants} | variants | {REFERENCE}
+    panels = {"curves": data.curves[~names.isin(variants)], "ablation": data.curves[names.isin(ablated)]}
+    for kind, curves in panels.items():
+        if kind == "ablation" and not variants:
             continue
-        f, ax = fig.new_figure(fig.CURVE_SIZE)
-        c = float(ceiling[f"{m}_mean"].iloc[0]) if len(ceiling) else None
-        fig.render_curves(data.curves, m, ax, ceiling=c)
-        out[f"curves_{m}.png"] = fig.png_bytes(f)
+        for m in ("dice", "miou"):
+            if m not in data.aubc or curves.empty:
+                continue
+            f, ax = fig.new_figure(fig.CURVE_SIZE)
+            c = float(ceiling[f"{m}_mean"].iloc[0]) if len(ceiling) else None
+            fig.render_curves(curves, m, ax, ceiling=c, colors=fig.strategy_colors(data.order))
+            out[f"{kind}_{m}.png"] = fig.png_bytes(f)
     labels = dict(zip(data.curves["strategy"], data.curves["label"], strict=True))
     if len(data.penalty) > 1:
         f, ax = fig.new_figure(fig.MATRIX_SIZE)
@@ -100,6 +108,8 @@ def write_report(
     captions = {
         "curves_dice.png": "Dice curves",
         "curves_miou.png": "mIoU curves",
+        "ablation_dice.png": "Dice curves of the variants (ablations) and their base",
+        "ablation_miou.png": "mIoU curves of the variants (ablations) and their base",
         "penalty.png": "Penalty matrix",
         "overlap.png": "Selection overlap",
     }

@@ -1,0 +1,78 @@
+"""Print the paper's Table 1 and Table 2 (CVC-ClinicDB) beside a reference leaderboard's numbers.
+
+Usage: python results/compare_paper.py results/cvc-clinicdb-cpu > /tmp/compare.md
+
+Ours come from the experiment's `leaderboard.csv` (written by `alseg report`); the paper's numbers are
+transcribed from its Tables 1 and 2 (../shared/paper/annotation-efficient-polyp-al.md). The output is
+the Markdown that docs/results.md quotes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+# Table 1, CVC-ClinicDB columns: labels -> method -> (mIoU, Dice)
+PAPER_TABLE1 = {
+    90: {"random": (0.8388, 0.8225), "entropy": (0.8293, 0.8103), "asa": (0.8307, 0.8157),
+         "coreset": (0.8252, 0.8099), "proposed": (0.8561, 0.8466)},
+    120: {"random": (0.8610, 0.8517), "entropy": (0.8622, 0.8562), "asa": (0.8438, 0.8319),
+          "coreset": (0.8452, 0.8299), "proposed": (0.8697, 0.8630)},
+    180: {"random": (0.8709, 0.8636), "entropy": (0.8810, 0.8753), "asa": (0.8703, 0.8740),
+          "coreset": (0.8537, 0.8410), "proposed": (0.8922, 0.8891)},
+}
+# Table 2, mIoU (%) at 30..180 labels
+PAPER_TABLE2 = {
+    "proposed(uncertainty=false)": ("w/o UNC", [75.75, 82.63, 85.04, 85.11, 86.73, 87.61]),
+    "proposed(clustering=false)": ("w/o CLU", [75.75, 79.31, 80.46, 83.70, 85.92, 88.48]),
+    "proposed(discrepancy=false)": ("w/o DIS", [75.75, 81.86, 85.03, 85.93, 86.12, 86.51]),
+    "proposed": ("Ours (full method)", [75.75, 83.08, 85.62, 86.97, 87.94, 89.22]),
+}
+NAMES = {"random": "Random", "entropy": "Entropy", "asa": "ASA", "coreset": "Coreset", "proposed": "Proposed"}
+BUDGETS = [30, 60, 90, 120, 150, 180]
+
+
+def mean_std(row: pd.Series, metric: str, scale: float = 1.0, digits: int = 4) -> str:
+    """'mean ± std' of one leaderboard row ('–' for the std of a single seed)."""
+    mean, std = row[f"{metric}_mean"] * scale, row[f"{metric}_std"] * scale
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f} ± –"
+
+
+def table1(board: pd.DataFrame) -> str:
+    """Paper Table 1 rows beside ours (mean ± std over our seeds)."""
+    lines = ["| labels | method | paper mIoU | paper Dice | ours mIoU | ours Dice | our seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for n, methods in PAPER_TABLE1.items():
+        for name, (miou, dice) in methods.items():
+            hit = board[(board["strategy"] == name) & (board["n_labeled"] == n)]
+            ours = ("–", "–", "0") if hit.empty else (
+                mean_std(hit.iloc[0], "miou"), mean_std(hit.iloc[0], "dice"), str(int(hit.iloc[0]["n_seeds"])))
+            lines.append(f"| {n} | {NAMES[name]} | {miou:.4f} | {dice:.4f} | {ours[0]} | {ours[1]} | {ours[2]} |")
+    return "\n".join(lines)
+
+
+def table2(board: pd.DataFrame) -> str:
+    """Paper Table 2 (mIoU %) beside ours (mean ± std over our seeds, in %)."""
+    header = "| method | source | " + " | ".join(map(str, BUDGETS)) + " | our seeds |"
+    lines = [header, "| --- | --- |" + " --- |" * (len(BUDGETS) + 1)]
+    for name, (label, paper) in PAPER_TABLE2.items():
+        lines.append(f"| {label} | paper | " + " | ".join(f"{v:.2f}" for v in paper) + " | |")
+        rows = board[board["strategy"] == name].set_index("n_labeled")
+        cells = [mean_std(rows.loc[n], "miou", 100.0, 2) if n in rows.index else "–" for n in BUDGETS]
+        seeds = str(int(rows["n_seeds"].min())) if len(rows) else "0"
+        lines.append(f"| {label} | ours | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines)
+
+
+def main(experiment: str) -> None:
+    board = pd.read_csv(Path(experiment) / "leaderboard.csv")
+    print("### Table 1 (CVC-ClinicDB)\n")
+    print(table1(board))
+    print("\n### Table 2 (ablations, mIoU %)\n")
+    print(table2(board))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/cvc-clinicdb-cpu")

@@ -256,7 +256,8 @@ def markdown_report(
     out += ["## Leaderboard\n", md(main_table(data)), legend(data) + "\n"]
     failed = failed_lines(data)
     if failed:
-        out.append("Failed runs:\n\n" + "".join(f"- {line}\n" for line in failed))
+        out.append("Runs left out of the numbers (failed, interrupted or still running):\n\n"
+                   + "".join(f"- {line}\n" for line in failed))
     for name, path in figures:
         out.append(f"![{name}]({path})\n")
     for m in ("miou", "iou"):

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from alseg.config import BenchConfig, protocol_hash, protocol_of, to_toml
 from alseg.datasets import load_dataset
 from alseg.datasets.base import SegDataset
 from alseg.environment import configure_torch, environment_record, resolve_device
-from alseg.errors import AlsegError, AlsegUsageError
+from alseg.errors import AlsegError, AlsegUsageError, Terminated
 from alseg.experiment import FULL_RUN, Run, RunSetup, SelectionTimeout, run_full
 from alseg.locking import experiment_lock
 from alseg.models import build_model
@@ -127,7 +131,7 @@ def run_benchmark(cfg: BenchConfig, hooks: ProgressHooks | None = None, data: Se
     check_budget(cfg, data)
     check_model(cfg)
     cfg.experiment_dir.mkdir(parents=True, exist_ok=True)
-    with experiment_lock(cfg.experiment_dir):
+    with stop_signals(), experiment_lock(cfg.experiment_dir):
         store = open_store(cfg, data, specs, device)
         setup = RunSetup(cfg, data, device, store, hooks)
         result = BenchResult(cfg.experiment_dir)
@@ -142,6 +146,31 @@ def run_benchmark(cfg: BenchConfig, hooks: ProgressHooks | None = None, data: Se
     return result
 
 
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """While a benchmark runs, SIGTERM raises Terminated and SIGINT raises KeyboardInterrupt.
+
+    Both end in the Ctrl-C path: the run in progress is marked `interrupted`, stored rounds stay.
+    SIGINT is set explicitly because a shell starts `alseg bench ... &` with SIGINT ignored.
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def debug_mode() -> bool:
     """ALSEG_DEBUG=1: let a run's unexpected exception escape with its traceback instead of isolating it."""
     return os.environ.get("ALSEG_DEBUG", "") not in ("", "0")
@@ -152,14 +181,15 @@ def execute_isolated(name: str, seed: int, job, store: ExperimentStore, debug: b
 
     Every global check (strategies, data, model, protocol) runs before the first job, so any exception
     out of a job, usage errors and SystemExit from strategy code included, belongs to that run alone.
-    Only Ctrl-C stops the benchmark (after marking the run interrupted).
+    Only Ctrl-C or SIGTERM stops the benchmark (after marking the run interrupted).
     """
     debug = debug_mode() if debug is None else debug
     file = store.run_file(name, seed)
     try:
         status, message = job()
-    except KeyboardInterrupt:
-        file.set_status("interrupted", "stopped by the user (Ctrl-C); rerun the same command to resume",
+    except KeyboardInterrupt as stop:
+        how = "SIGTERM" if isinstance(stop, Terminated) else "the user (Ctrl-C)"
+        file.set_status("interrupted", f"stopped by {how}; rerun the same command to resume",
                         strategy=name, seed=seed)
         raise
     except SelectionTimeout as err:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from alseg import __version__
 from alseg.config import PRESET_HELP
-from alseg.errors import AlsegError, AlsegUsageError
+from alseg.errors import AlsegError, AlsegUsageError, Terminated
 
 app = typer.Typer(
     add_completion=False,
@@ -49,9 +49,9 @@ def friendly_errors(func: Callable[..., None]) -> Callable[..., None]:
                 raise
             err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM during a benchmark (Terminated)
             err.print("interrupted: finished rounds are stored; rerun the same command to resume")
-            raise typer.Exit(130) from None
+            raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
 
     return wrapper
 

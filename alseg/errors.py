@@ -12,3 +12,7 @@ class AlsegUsageError(AlsegError):
 
     The message names the problem and the fix, e.g. the list of valid names.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a benchmark (what `kill` and cluster schedulers send): handled like Ctrl-C."""

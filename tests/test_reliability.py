@@ -232,6 +232,33 @@ def test_kill_at_random_moments_then_rerun_gives_the_uninterrupted_experiment(re
     assert final_state(exp) == reference
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig, code, how", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_sigterm_and_sigint_mark_the_run_interrupted_then_rerun_finishes_it(reference, workdir, sig, code, how):
+    """`kill` (SIGTERM) or SIGINT to a background bench (started with SIGINT ignored, as `cmd &` does)."""
+    root = workdir / f"signal-{how}"
+    exp = experiment(root)
+    ignore_int = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731  (what a shell does for `&`)
+    proc = subprocess.Popen(alseg_cmd(root), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=ignore_int)
+    first = exp / "runs" / CRASH_STRATEGIES[0] / "seed-0.jsonl"
+    deadline = time.monotonic() + 120
+    while not (first.exists() and first.read_bytes().count(b"\n") >= 1) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no round stored within 120 s"
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "interrupted: finished rounds are stored" in stderr
+    stopped = [json.loads((exp / "runs" / n / "seed-0.status.json").read_text())
+               for n in CRASH_STRATEGIES if (exp / "runs" / n / "seed-0.status.json").exists()]
+    assert any(st["status"] == "interrupted" and how in st["message"] for st in stopped), stopped
+    done = run_cli(root)
+    assert done.returncode == 0, done.stderr
+    assert not leftovers(exp)
+    assert final_state(exp) == reference
+
+
 def test_torn_line_is_dropped_with_a_warning(tmp_path):
     file = RunFile(tmp_path / "seed-0.jsonl")
     file.append({"round": 0, "x": 1})

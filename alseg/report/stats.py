@@ -75,6 +75,9 @@ def compute_paired_tests(df: pd.DataFrame, metric: str = "dice", reference: str 
     return pd.DataFrame(records, columns=cols)
 
 
+VARIANT_COLUMNS = ["strategy", "base", "n_pairs", "test", "mean_diff", "p_value"]
+
+
 def variant_base(name: str) -> str | None:
     """The strategy a parameterised run varies ('proposed' for 'proposed(uncertainty=false)'), else None."""
     head, sep, _ = name.partition("(")
@@ -87,7 +90,7 @@ def compute_variant_tests(df: pd.DataFrame, metric: str = "dice") -> pd.DataFram
     This is the ablation question (does removing a component cost anything?), answered with the same
     test as "p vs Random" so a reader can see whether a gap is larger than the seed-to-seed spread.
     """
-    cols = ["strategy", "base", "n_pairs", "test", "mean_diff", "p_value"]
+    cols = VARIANT_COLUMNS
     rows = al_rows(df)
     order = strategy_order(rows)
     frames = []

@@ -20,6 +20,7 @@ from alseg.report.format import (
     markdown_table,
     stars,
 )
+from alseg.report.stats import VARIANT_COLUMNS
 
 Table = tuple[list[str], list[list[Cell]]]
 
@@ -331,7 +332,7 @@ def aubc_csv(data: ReportData) -> str:
     frames = []
     for m, a in data.aubc.items():
         t = data.tests.get(m, pd.DataFrame(columns=["strategy"]))
-        v = data.variants.get(m, pd.DataFrame(columns=["strategy", "base", "n_pairs", "test", "mean_diff", "p_value"]))
+        v = data.variants.get(m, pd.DataFrame(columns=VARIANT_COLUMNS))
         v = v.rename(columns={c: f"{c}_vs_base" for c in ("n_pairs", "test", "mean_diff", "p_value")})
         frames.append(a.merge(t, on="strategy", how="left").merge(v, on="strategy", how="left"))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,10 @@ from alseg.report import (
     variant_base,
     write_report,
 )
+from alseg.report.bundle import compute_report
 from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves, tick_label
 from alseg.report.format import fmt_p, latex_escape
+from alseg.report.tables import variants_table
 
 BUDGETS = [30, 60, 90]
 LABELS = {"random": "Random", "entropy": "Entropy", "proposed": "Proposed & co_1"}
@@ -200,6 +203,20 @@ def test_variants_are_tested_against_their_base_not_random() -> None:
     assert compute_variant_tests(frame({"random": base, "entropy": base})).empty
 
 
+def test_variants_table_matches_metrics_by_variant_name_not_row_order(toy: pd.DataFrame) -> None:
+    proposed = toy[toy["strategy"] == "proposed"]
+    worse = proposed.assign(strategy="proposed(discrepancy=false)", label="w/o DIS",
+                            miou=proposed["miou"] - 0.05 * (proposed["round"] > 0))
+    same = proposed.assign(strategy="proposed(uncertainty=false)", label="w/o UNC")
+    data = compute_report(pd.concat([toy, worse, same], ignore_index=True))
+    headers, rows = variants_table(data)
+    shuffled = replace(data, variants={**data.variants, "miou": data.variants["miou"].iloc[::-1]})
+    assert variants_table(shuffled) == (headers, rows)
+    by_name = {r[0].text: [c.text for c in r] for r in rows}
+    assert by_name["w/o UNC"][3:] == ["+0.0000", "1.000", "+0.0000", "1.000"]  # Dice and mIoU both unchanged
+    assert by_name["w/o DIS"][3] == "+0.0000" and by_name["w/o DIS"][5].startswith("-0.0")
+
+
 def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.DataFrame, tmp_path: Path) -> None:
     write_report(toy, tmp_path / "plain")
     assert "Variants against" not in (tmp_path / "plain" / "leaderboard.md").read_text()
@@ -357,6 +374,22 @@ def test_figure_is_png_of_expected_size(toy: pd.DataFrame, tmp_path: Path) -> No
     assert _png_size(png_bytes(fig)) == expected
     assert any(line.get_linestyle() == "--" for line in ax.get_lines())  # Random dashed
     assert any(line.get_linestyle() == ":" for line in ax.get_lines())  # ceiling dotted
+
+
+def test_curve_legend_gives_seed_counts_only_when_they_differ(toy: pd.DataFrame) -> None:
+    curves = compute_curves(toy)
+    _, ax = new_figure()
+    render_curves(curves, "dice", ax, ceiling=0.9, ceiling_seeds=int(curves["n_seeds"].max()))
+    assert not any("(n=" in t.get_text() for t in ax.get_legend().get_texts())
+    _, ax = new_figure()
+    render_curves(curves, "dice", ax, ceiling=0.9, ceiling_seeds=5)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"Random (n={int(curves['n_seeds'].max())})" in texts and "Full supervision (n=5)" in texts
+    fewer = toy[~((toy["strategy"] == "entropy") & (toy["seed"] == toy["seed"].max()))]
+    _, ax = new_figure()
+    render_curves(compute_curves(fewer), "dice", ax)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Entropy (n=2)" in texts and "Random (n=3)" in texts
 
 
 def test_render_terminal_mentions_every_strategy(toy: pd.DataFrame) -> None:

@@ -43,11 +43,22 @@ def strategy_colors(order: list[str]) -> dict[str, tuple[float, ...]]:
 
 def render_curves(
     curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | None = None,
-    colors: dict[str, tuple[float, ...]] | None = None,
+    colors: dict[str, tuple[float, ...]] | None = None, ceiling_seeds: int | None = None,
 ) -> Axes:
-    """Mean curve ± std band per strategy against labeled images; Random dashed, ceiling dotted."""
+    """Mean curve ± std band per strategy against labeled images; Random dashed, ceiling dotted.
+
+    When the lines average different numbers of seeds, each legend entry says how many ("(n=3)"),
+    so a reader does not compare a 3-seed band with a 5-seed one unawares.
+    """
     names = [str(n) for n in dict.fromkeys(curves["strategy"])]
     colors = {**strategy_colors(names), **(colors or {})}
+    seeds = curves.groupby("strategy", sort=False)["n_seeds"].max().astype(int).to_dict() if len(curves) else {}
+    shown_ceiling = ceiling is not None and np.isfinite(ceiling)
+    counts = set(seeds.values()) | ({int(ceiling_seeds)} if shown_ceiling and ceiling_seeds else set())
+
+    def legend(text: str, n: int | None) -> str:
+        return f"{text} (n={n})" if len(counts) > 1 and n else text
+
     for name, g in curves.groupby("strategy", sort=False):
         g = g.sort_values("n_labeled")
         x = g["n_labeled"].to_numpy(dtype=float)
@@ -55,10 +66,12 @@ def render_curves(
         std = np.nan_to_num(g[f"{metric}_std"].to_numpy(dtype=float))
         color = colors[str(name)]
         style = "--" if name == REFERENCE else "-"
-        ax.plot(x, mean, style, marker="o", ms=3.5, color=color, label=str(g["label"].iloc[0]))
+        text = legend(str(g["label"].iloc[0]), seeds.get(name))
+        ax.plot(x, mean, style, marker="o", ms=3.5, color=color, label=text)
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
-    if ceiling is not None and np.isfinite(ceiling):
-        ax.axhline(ceiling, linestyle=":", color="black", linewidth=1.2, label="Full supervision")
+    if shown_ceiling:
+        ax.axhline(ceiling, linestyle=":", color="black", linewidth=1.2,
+                   label=legend("Full supervision", ceiling_seeds))
         low, high = ax.get_ylim()  # axhline does not autoscale: keep the ceiling off the frame
         pad = 0.04 * (max(high, ceiling) - low)
         ax.set_ylim(low, max(high, ceiling + pad))

@@ -137,11 +137,12 @@ def variants_table(data: ReportData) -> Table:
     for m in metrics:
         headers += [f"Δ AUBC ({METRICS[m].label})", "p"]
     first = data.variants[metrics[0]] if metrics else pd.DataFrame()
+    by_variant = {m: data.variants[m].set_index("strategy") for m in metrics}  # match rows by name, not position
     rows = []
-    for i, r in enumerate(first.to_dict("records")):
+    for r in first.to_dict("records"):
         row = [Cell(labels[r["strategy"]]), Cell(labels[r["base"]]), Cell(str(r["n_pairs"]))]
         for m in metrics:
-            v = data.variants[m].iloc[i]
+            v = by_variant[m].loc[r["strategy"]]
             row += [Cell(f"{v['mean_diff']:+.4f}" if v["n_pairs"] else DASH),
                     Cell(fmt_p(v["p_value"]) + stars(v["p_value"]))]
         rows.append(row)

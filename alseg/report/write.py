@@ -75,7 +75,8 @@ def _figures(data: ReportData) -> dict[str, bytes]:
                 continue
             f, ax = fig.new_figure(fig.CURVE_SIZE)
             c = float(ceiling[f"{m}_mean"].iloc[0]) if len(ceiling) else None
-            fig.render_curves(curves, m, ax, ceiling=c, colors=fig.strategy_colors(data.order))
+            n = int(ceiling["n_seeds"].iloc[0]) if len(ceiling) else None
+            fig.render_curves(curves, m, ax, ceiling=c, colors=fig.strategy_colors(data.order), ceiling_seeds=n)
             out[f"{kind}_{m}.png"] = fig.png_bytes(f)
     labels = dict(zip(data.curves["strategy"], data.curves["label"], strict=True))
     if len(data.penalty) > 1:

@@ -2,9 +2,11 @@
 
 Usage: python results/compare_paper.py results/cvc-clinicdb-cpu > /tmp/compare.md
 
-Ours come from the experiment's `leaderboard.csv` (written by `alseg report`); the paper's numbers are
-transcribed from its Tables 1 and 2 (../shared/paper/annotation-efficient-polyp-al.md). The output is
-the Markdown that docs/results.md quotes.
+Table 1: ours come from the experiment's `leaderboard.csv` (written by `alseg report`). Table 2: ours
+are computed from the run files, every row over the same seeds (those that the full method and all
+three ablations have finished), so that a 5-seed full method is not set beside 3-seed ablations. The
+paper's numbers are transcribed from its Tables 1 and 2 (../shared/paper/annotation-efficient-polyp-al.md).
+The output is the Markdown that docs/results.md quotes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from alseg.report import compute_curves
+from alseg.reporting import load_experiment
 
 # Table 1, CVC-ClinicDB columns: labels -> method -> (mIoU, Dice)
 PAPER_TABLE1 = {
@@ -53,6 +58,20 @@ def table1(board: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def shared_seeds(rounds: pd.DataFrame, names: list[str]) -> list[int]:
+    """Seeds that every named strategy has finished (empty when one of them has none)."""
+    sets = [set(rounds.loc[rounds["strategy"] == n, "seed"].astype(int)) for n in names]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def table2_board(rounds: pd.DataFrame) -> tuple[pd.DataFrame, list[int]]:
+    """Curves (mean ± std) of the Table 2 strategies over the seeds they all share, and those seeds."""
+    names = list(PAPER_TABLE2)
+    seeds = shared_seeds(rounds, names)
+    picked = rounds[rounds["strategy"].isin(names) & rounds["seed"].astype(int).isin(seeds)]
+    return compute_curves(picked), seeds
+
+
 def table2(board: pd.DataFrame) -> str:
     """Paper Table 2 (mIoU %) beside ours (mean ± std over our seeds, in %)."""
     header = "| method | source | " + " | ".join(map(str, BUDGETS)) + " | our seeds |"
@@ -70,8 +89,9 @@ def main(experiment: str) -> None:
     board = pd.read_csv(Path(experiment) / "leaderboard.csv")
     print("### Table 1 (CVC-ClinicDB)\n")
     print(table1(board))
-    print("\n### Table 2 (ablations, mIoU %)\n")
-    print(table2(board))
+    ablations, seeds = table2_board(load_experiment(Path(experiment))[0])
+    print(f"\n### Table 2 (ablations, mIoU %, every row over seeds {', '.join(map(str, seeds)) or 'none'})\n")
+    print(table2(ablations))
 
 
 if __name__ == "__main__":

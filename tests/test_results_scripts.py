@@ -1,0 +1,64 @@
+"""Known-answer tests of the scripts in results/ that docs/results.md quotes (fast, no training)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pandas as pd
+import pytest
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, RESULTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root: Path, strategy: str, seed: int, times: list[float], status: str) -> None:
+    folder = root / "runs" / strategy
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"strategy": strategy, "round": r, "t_train": t, "t_eval": 1.0, "t_pool": 0.5, "t_select": None}
+            for r, t in enumerate(times)]
+    (folder / f"seed-{seed}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    state = {"strategy": strategy, "seed": seed, "status": status, "rounds": len(times), "message": ""}
+    (folder / f"seed-{seed}.status.json").write_text(json.dumps(state))
+
+
+def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    compute_time = _script("compute_time")
+    _run(tmp_path, "random", 0, [100.0, 200.0], "done")  # 100 + 200 + 2 × (1 + 0.5) = 303 s
+    _run(tmp_path, "random", 1, [57.0], "done")  # 58.5 s
+    _run(tmp_path, "entropy", 0, [1000.0], "running")  # not finished: left out
+    runs = compute_time.finished_runs(tmp_path)
+    assert dict(runs) == {"random": [(0, 303.0), (1, 58.5)]}
+    compute_time.main(tmp_path)
+    out = capsys.readouterr().out
+    assert "| random | 2 | 0,1 | 3.0 | 6.0 |" in out  # 361.5 s = 6.0 min, 3.0 per run
+    assert "All finished runs: 2, 0.10 h recorded." in out
+    with pytest.raises(SystemExit, match="no finished runs"):
+        compute_time.main(tmp_path / "nothing")
+
+
+def test_compare_paper_sets_every_ablation_row_over_the_same_seeds() -> None:
+    compare = _script("compare_paper")
+    budgets = compare.BUDGETS
+    rows = []
+    for name in compare.PAPER_TABLE2:
+        seeds = range(5) if name == "proposed" else range(3)
+        for seed in seeds:
+            miou = 0.9 if seed >= 3 else 0.5 + 0.1 * seed  # seeds 3 and 4 would pull the mean up
+            rows += [{"strategy": name, "label": name, "seed": seed, "n_labeled": n,
+                      "dice": miou, "iou": miou, "miou": miou} for n in budgets]
+    board, seeds = compare.table2_board(pd.DataFrame(rows))
+    assert seeds == [0, 1, 2]
+    text = compare.table2(board)
+    full = next(line for line in text.splitlines() if line.startswith("| Ours (full method) | ours"))
+    assert full.count("60.00 ± 10.00") == len(budgets) and full.endswith("| 3 |")
+    assert compare.shared_seeds(pd.DataFrame(rows), ["proposed", "missing"]) == []

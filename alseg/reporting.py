@@ -12,7 +12,7 @@ from alseg.report.write import merge_protocols, render_terminal, write_report
 from alseg.store import ExperimentStore
 
 COLUMNS = ("dataset", "strategy", "label", "seed", "round", "n_labeled", "dice", "iou", "miou", "t_train",
-           "t_pool", "t_select", "selected", "picked_entropy", "status")
+           "t_eval", "t_pool", "t_select", "selected", "picked_entropy", "status")
 
 
 def load_experiment(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:

@@ -2,42 +2,43 @@
 
 Usage: python results/compute_time.py results/cvc-clinicdb-cpu
 
-For every run whose status file says `done`, it sums the wall-clock seconds stored with each round
-(`t_train + t_eval + t_pool + t_select`). Times are wall clock, so a run paused while it trained
-(a CI check on the same machine, say) stores the pause too: docs/results.md names those runs.
+For every finished run (as `alseg report` counts them: `alseg.reporting.load_experiment`), it sums
+the wall-clock seconds stored with each round (`t_train + t_eval + t_pool + t_select`). Times are wall
+clock, so a run paused while it trained (a CI check on the same machine, say) stores the pause too:
+docs/results.md names those runs.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-TIME_KEYS = ("t_train", "t_eval", "t_pool", "t_select")
+import pandas as pd
 
+from alseg.errors import AlsegError
+from alseg.reporting import load_experiment
 
-def run_seconds(run_file: Path) -> float:
-    """Sum of the stored round times of one run file (JSON lines)."""
-    lines = [json.loads(line) for line in run_file.read_text().splitlines() if line.strip()]
-    return sum(float(row.get(key) or 0.0) for row in lines for key in TIME_KEYS)
+TIME_KEYS = ["t_train", "t_eval", "t_pool", "t_select"]
 
 
 def finished_runs(experiment: Path) -> dict[str, list[tuple[int, float]]]:
     """(seed, seconds) of every finished run, by strategy name."""
-    out: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for status_file in sorted(experiment.glob("runs/*/seed-*.status.json")):
-        status = json.loads(status_file.read_text())
-        run_file = status_file.with_name(status_file.name.replace(".status.json", ".jsonl"))
-        if status.get("status") == "done" and run_file.is_file():
-            out[str(status["strategy"])].append((int(status["seed"]), run_seconds(run_file)))
+    rounds = load_experiment(experiment)[0]
+    seconds = rounds[TIME_KEYS].apply(pd.to_numeric, errors="coerce").fillna(0.0).sum(axis=1)
+    per_run = seconds.groupby([rounds["strategy"], rounds["seed"].astype(int)]).sum()
+    out: dict[str, list[tuple[int, float]]] = {}
+    for (name, seed), total in per_run.items():
+        out.setdefault(str(name), []).append((int(seed), float(total)))
     return out
 
 
 def main(experiment: Path) -> None:
-    runs = finished_runs(experiment)
+    try:
+        runs = finished_runs(experiment)
+    except AlsegError as err:  # not an experiment folder, or a damaged experiment.json
+        sys.exit(f"no finished runs under {experiment}: {err}")
     if not runs:
-        sys.exit(f"no finished runs under {experiment / 'runs'}: is this an experiment folder?")
+        sys.exit(f"no finished runs under {experiment / 'runs'}: run `alseg bench` into it first")
     print("| strategy | runs | seeds | min per run | min in all |")
     print("| --- | ---: | --- | ---: | ---: |")
     for name, items in sorted(runs.items()):

@@ -24,8 +24,8 @@ def _script(name: str) -> ModuleType:
 def _run(root: Path, strategy: str, seed: int, times: list[float], status: str) -> None:
     folder = root / "runs" / strategy
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"strategy": strategy, "round": r, "t_train": t, "t_eval": 1.0, "t_pool": 0.5, "t_select": None}
-            for r, t in enumerate(times)]
+    rows = [{"strategy": strategy, "seed": seed, "round": r, "t_train": t, "t_eval": 1.0, "t_pool": 0.5,
+             "t_select": None} for r, t in enumerate(times)]
     (folder / f"seed-{seed}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     state = {"strategy": strategy, "seed": seed, "status": status, "rounds": len(times), "message": ""}
     (folder / f"seed-{seed}.status.json").write_text(json.dumps(state))
@@ -33,8 +33,9 @@ def _run(root: Path, strategy: str, seed: int, times: list[float], status: str) 
 
 def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     compute_time = _script("compute_time")
+    (tmp_path / "experiment.json").write_text(json.dumps({"protocol": {"rounds": 1}}))  # 2 rounds a run
     _run(tmp_path, "random", 0, [100.0, 200.0], "done")  # 100 + 200 + 2 × (1 + 0.5) = 303 s
-    _run(tmp_path, "random", 1, [57.0], "done")  # 58.5 s
+    _run(tmp_path, "random", 1, [55.5, 0.0], "done")  # 58.5 s
     _run(tmp_path, "entropy", 0, [1000.0], "running")  # not finished: left out
     runs = compute_time.finished_runs(tmp_path)
     assert dict(runs) == {"random": [(0, 303.0), (1, 58.5)]}

@@ -86,7 +86,11 @@ def table2(board: pd.DataFrame) -> str:
 
 
 def main(experiment: str) -> None:
-    board = pd.read_csv(Path(experiment) / "leaderboard.csv")
+    board_file = Path(experiment) / "leaderboard.csv"
+    if not board_file.is_file():
+        sys.exit(f"{board_file} not found: pass an experiment folder, e.g. results/cvc-clinicdb-cpu, "
+                 f"and run `alseg report {experiment}` first if it has run files but no report")
+    board = pd.read_csv(board_file)
     print("### Table 1 (CVC-ClinicDB)\n")
     print(table1(board))
     ablations, seeds = table2_board(load_experiment(Path(experiment))[0])

@@ -63,3 +63,8 @@ def test_compare_paper_sets_every_ablation_row_over_the_same_seeds() -> None:
     full = next(line for line in text.splitlines() if line.startswith("| Ours (full method) | ours"))
     assert full.count("60.00 ± 10.00") == len(budgets) and full.endswith("| 3 |")
     assert compare.shared_seeds(pd.DataFrame(rows), ["proposed", "missing"]) == []
+
+
+def test_compare_paper_names_a_missing_leaderboard(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"leaderboard\.csv not found.*alseg report"):
+        _script("compare_paper").main(str(tmp_path))

@@ -81,10 +81,12 @@ def bench(
     config: Annotated[Path | None, typer.Option(help="A TOML file whose keys are these long option names "
                                                 "(e.g. a stored results/<experiment>/config.toml); flags given "
                                                 "here override it.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="synthetic | cvc-clinicdb | folder (see `alseg datasets`).",
-                                                rich_help_panel=DATA)] = None,
+    dataset: Annotated[str | None, typer.Option(help="synthetic | cvc-clinicdb | folder (see `alseg datasets`). "
+                                                "Default: detected from --data-dir when one is given, else the "
+                                                "preset's.", rich_help_panel=DATA)] = None,
     data_dir: Annotated[str | None, typer.Option(help="Folder holding the dataset (cvc-clinicdb: Original/ + "
-                                                 "Ground Truth/ or images/ + masks/; folder: images/ + masks/).",
+                                                 "Ground Truth/ or images/ + masks/; folder: images/ + masks/). "
+                                                 "Without --dataset, its layout decides the dataset.",
                                                  rich_help_panel=DATA)] = None,
     split_file: Annotated[str | None, typer.Option(help="JSON {train: [...], test: [...]} or CSV id,split that "
                                                    "fixes the test split. folder: default split.json/split.csv "
@@ -92,6 +94,14 @@ def bench(
                                                    "default the built-in PraNet split.", rich_help_panel=DATA)] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Where decoded, resized arrays are cached "
                                                   "(default datasets/.cache).", rich_help_panel=DATA)] = None,
+    allow_empty_masks: Annotated[bool, typer.Option("--allow-empty-masks", help="Accept a dataset whose every "
+                                                    "training mask is empty (refused by default: there is no "
+                                                    "foreground to learn, often a wrong masks/ folder).",
+                                                    rich_help_panel=DATA)] = False,
+    allow_majority_foreground: Annotated[bool, typer.Option("--allow-majority-foreground", help="Accept a dataset "
+                                                            "whose training masks are on average more than 50% "
+                                                            "foreground (refused by default: the masks may be "
+                                                            "inverted).", rich_help_panel=DATA)] = False,
     image_size: Annotated[int | None, typer.Option(help="Square input size in pixels, a multiple of 32. "
                                                    "Larger is slower and usually more accurate.",
                                                    rich_help_panel=DATA)] = None,
@@ -118,7 +128,7 @@ def bench(
                                                rich_help_panel=TRAIN)] = None,
     initial_epochs: Annotated[int | None, typer.Option(help="Training epochs in round 0 (few images, so more "
                                                        "epochs) and for --full.", rich_help_panel=TRAIN)] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size for training and passes.",
+    batch_size: Annotated[int | None, typer.Option(help="Batch size for training and passes, 2 or more (BatchNorm).",
                                                    rich_help_panel=TRAIN)] = None,
     lr: Annotated[float | None, typer.Option(help="Adam learning rate; lower it if the loss diverges.",
                                              rich_help_panel=TRAIN)] = None,
@@ -137,8 +147,9 @@ def bench(
                                                    rich_help_panel=TRAIN)] = None,
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Random flips during training.",
                                                  rich_help_panel=TRAIN)] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.", rich_help_panel=TRAIN)] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads (0 = torch's default).",
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N | mps.",
+                                               rich_help_panel=TRAIN)] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads, 0 or more (0 = torch's default).",
                                                 rich_help_panel=TRAIN)] = None,
     deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic",
                                                        help="Deterministic torch algorithms (needed on GPU for "
@@ -149,8 +160,9 @@ def bench(
                                               rich_help_panel=OUTPUT)] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Results root; the experiment goes to "
                                                 "OUT/NAME (default results).", rich_help_panel=OUTPUT)] = None,
-    name: Annotated[str | None, typer.Option(help="Experiment name (default <preset>-<dataset>). Rerunning the "
-                                             "same name resumes it.", rich_help_panel=OUTPUT)] = None,
+    name: Annotated[str | None, typer.Option(help="Experiment name, one folder name of letters, digits, - _ . + "
+                                             "(default <preset>-<dataset>). Rerunning the same name resumes it.",
+                                             rich_help_panel=OUTPUT)] = None,
     new: Annotated[bool, typer.Option("--new", help="Start a new experiment under a fresh name (NAME-2, ...) "
                                       "instead of resuming.", rich_help_panel=OUTPUT)] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.",
@@ -158,7 +170,6 @@ def bench(
 ) -> None:
     """Run the active-learning benchmark and write the leaderboard. Rerun the same command to resume."""
     from alseg.config import resolve_config
-    from alseg.ui import run_bench_command
 
     overrides = {
         "preset": preset, "dataset": dataset, "data_dir": data_dir, "split_file": split_file, "cache_dir": cache_dir,
@@ -168,8 +179,11 @@ def bench(
         "encoder_weights": encoder_weights, "train_mode": train_mode, "augment": augment, "device": device,
         "threads": threads, "deterministic": deterministic, "full": full, "out": out_dir, "name": name,
         "plugins": False if no_plugins else None,
+        "allow_empty_masks": allow_empty_masks or None, "allow_majority_foreground": allow_majority_foreground or None,
     }
-    cfg = resolve_config(overrides, config)
+    cfg = resolve_config(overrides, config)  # every check that needs no data, before torch is even imported
+    from alseg.ui import run_bench_command
+
     code = run_bench_command(cfg, out, err, new=new, quiet=quiet)
     raise typer.Exit(code)
 
@@ -183,7 +197,7 @@ def report(
                                                  "experiment folder, or required for several).")] = None,
 ) -> None:
     """Rebuild every table and figure from stored run files alone (no model, no data)."""
-    from alseg.reporting import report_experiments
+    from alseg.report.load import report_experiments
 
     if out_dir is None:
         if len(experiments) != 1:

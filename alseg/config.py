@@ -5,12 +5,16 @@ Precedence: preset < config file < flags given on the command line (a flag left 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
+import os
+import re
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from alseg.errors import AlsegUsageError
 
@@ -53,6 +57,11 @@ class BenchConfig:
     plugins: bool = True
     out: str = "results"
     name: str = ""
+    allow_empty_masks: bool = False
+    allow_majority_foreground: bool = False
+    # Messages for the user made while resolving (e.g. which dataset was detected): printed and stored in
+    # experiment.json, never part of config.toml or the protocol.
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def experiment_name(self) -> str:
@@ -138,55 +147,239 @@ PRESET_HELP = {
 }
 
 FIELD_NAMES = tuple(f.name for f in fields(BenchConfig))
+# Fields that resolving fills in: not options, so no flag, no config-file key, not in config.toml.
+INTERNAL_FIELDS = ("notes",)
+OPTION_NAMES = tuple(name for name in FIELD_NAMES if name not in INTERNAL_FIELDS)
+
+_KIND = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _option_types() -> dict[str, tuple[type, bool]]:
+    """Each option's scalar type and whether it may be None, read from BenchConfig's annotations (the one rule)."""
+    hints = get_type_hints(BenchConfig)
+    types: dict[str, tuple[type, bool]] = {}
+    for name in OPTION_NAMES:
+        args = get_args(hints[name])
+        scalars = [a for a in args if a is not type(None)] if args else [hints[name]]
+        if len(scalars) != 1 or scalars[0] not in _KIND:
+            raise TypeError(f"BenchConfig.{name}: option type {hints[name]} is not bool, int, float, str or X | None")
+        types[name] = (scalars[0], type(None) in args)
+    return types
+
+
+OPTION_TYPES = _option_types()
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: batch_size -> --batch-size."""
+    return "--" + name.replace("_", "-")
+
+
+def _describe(value: Any) -> str:
+    """A value as the user wrote it, for messages: the string '2', the boolean true, a list [1, 2]."""
+    if isinstance(value, bool):
+        return f"the boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        text = repr(value)
+        return f"a list {text if len(text) <= 40 else text[:37] + '...'}"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return f"the date/time {value.isoformat()}"
+    return f"a {type(value).__name__} {value!r}"
+
+
+_TRUE_WORDS, _FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _toml_hint(key: str, kind: type, value: Any) -> str:
+    """How to write a mistyped config-file value correctly, when the intent is clear ('' when it is not)."""
+    if isinstance(value, str) and kind in (int, float):
+        try:
+            number = int(value.strip()) if kind is int else float(value.strip())
+        except ValueError:
+            return ""
+        return f" (write {key} = {number!r} without quotes)" if math.isfinite(number) else ""
+    if isinstance(value, float) and kind is int and math.isfinite(value) and value.is_integer():
+        return f" (write {key} = {int(value)})"
+    if kind is bool and isinstance(value, (str, int)):
+        word = str(value).strip().lower()
+        if word in _TRUE_WORDS + _FALSE_WORDS:
+            quotes = " without quotes" if isinstance(value, str) else ""
+            return f" (write {key} = {'true' if word in _TRUE_WORDS else 'false'}{quotes})"
+    if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f' (write {key} = "{value}" with quotes)'
+    if kind is str and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return f" (write {key} = {_toml_string(','.join(value))}, one comma-separated string)"
+    return ""
+
+
+def check_type(name: str, value: Any, where: str, key: str = "") -> Any:
+    """The value if it fits the option's annotated type (an int is widened to float), else a usage error.
+
+    `where` starts the message ('--lr' or "config.toml: key 'lr'"); `key` (config files) adds how to write it.
+    """
+    kind, optional = OPTION_TYPES[name]
+    if value is None and optional:
+        return None
+    is_bool = isinstance(value, bool)  # a bool is an int to Python, never to alseg
+    if kind is float and isinstance(value, int) and not is_bool:
+        return float(value)
+    if isinstance(value, kind) and is_bool == (kind is bool):
+        return value
+    hint = _toml_hint(key, kind, value) if key else ""
+    raise AlsegUsageError(f"{where} must be {_KIND[kind]}, got {_describe(value)}{hint}")
 
 
 def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
-    """Accept 'batch-size' and 'batch_size'; reject keys that are not options, naming the valid ones."""
-    out = {}
+    """Accept 'batch-size' and 'batch_size'; reject keys that are not options (naming the valid ones) or repeats."""
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in values.items():
         name = key.replace("-", "_")
-        if name not in FIELD_NAMES:
-            valid = ", ".join(f.replace("_", "-") for f in FIELD_NAMES)
+        if name not in OPTION_NAMES:
+            valid = ", ".join(f.replace("_", "-") for f in OPTION_NAMES)
             raise AlsegUsageError(f"invalid option '{key}' in {source}; valid options: {valid}")
-        out[name] = value
+        if name in spelled:
+            raise AlsegUsageError(f"{source}: keys '{spelled[name]}' and '{key}' are the same option; keep one")
+        spelled[name] = key
+        out[name] = check_type(name, value, f"{source}: key '{key}'", key)
     return out
 
 
-def load_toml(path: Path) -> dict[str, Any]:
-    """Read a config file whose keys are the long option names (a [bench] table or top level)."""
+def read_config_text(path: Path) -> str:
+    """The text of a --config file, or a usage error naming the path (missing, a folder, unreadable, not UTF-8)."""
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except FileNotFoundError as err:
         raise AlsegUsageError(f"--config: file {path} does not exist") from err
+    except IsADirectoryError as err:
+        hint = f"; did you mean {path / 'config.toml'}?" if (path / "config.toml").is_file() else ""
+        raise AlsegUsageError(f"--config: {path} is a folder, not a TOML file{hint}") from err
+    except PermissionError as err:
+        raise AlsegUsageError(f"--config: cannot read {path}: permission denied") from err
+    except OSError as err:
+        raise AlsegUsageError(f"--config: cannot read {path}: {err.strerror or err}") from err
+    try:
+        return raw.decode("utf-8-sig")  # a BOM (Windows editors) is harmless
+    except UnicodeDecodeError as err:
+        raise AlsegUsageError(f"--config: {path} is not UTF-8 text (bad byte at offset {err.start}); "
+                              "save it as UTF-8") from err
+
+
+def bench_table(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The options of a parsed config file: its [bench] table (nothing beside it), or its top level."""
+    if "bench" not in data:
+        tables = [f"[{k}]" for k, v in data.items() if isinstance(v, dict) and k.replace("-", "_") not in OPTION_NAMES]
+        if tables:
+            raise AlsegUsageError(f"{source}: table {', '.join(tables)} is not part of an alseg config; "
+                                  "put the options in a [bench] table")
+        return data
+    if not isinstance(data["bench"], dict):
+        raise AlsegUsageError(f"{source}: 'bench' must be the table [bench] holding the options, "
+                              f"got {_describe(data['bench'])}")
+    outside = [f"[{k}]" if isinstance(v, dict) else f"'{k}'" for k, v in data.items() if k != "bench"]
+    if outside:
+        raise AlsegUsageError(f"{source}: {', '.join(outside)} outside the [bench] table would be ignored; "
+                              "move the options into [bench] or remove them")
+    return data["bench"]
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a config file whose keys are the long option names (a [bench] table or top level), type-checked."""
+    try:
+        data = tomllib.loads(read_config_text(path))
     except tomllib.TOMLDecodeError as err:
         raise AlsegUsageError(f"--config: {path} is not valid TOML: {err}") from err
-    if isinstance(data.get("bench"), dict):
-        data = data["bench"]
-    return _normalise_keys(data, str(path))
+    return _normalise_keys(bench_table(data, str(path)), str(path))
+
+
+def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The given (not None) option values, type-checked under their flag names."""
+    given: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in OPTION_NAMES:
+            raise AlsegUsageError(f"unknown option '{name}'; valid options: {', '.join(OPTION_NAMES)}")
+        given[name] = check_type(name, value, flag(name))
+    if given.get("name") == "":
+        raise AlsegUsageError("--name must not be empty; leave it out for the default <preset>-<dataset>")
+    return given
 
 
 def resolve_config(overrides: dict[str, Any], config_file: Path | None = None) -> BenchConfig:
-    """Preset, then file, then explicit flags (None means 'not given')."""
-    given = {k: v for k, v in overrides.items() if v is not None}
+    """Preset, then file, then explicit flags (None means 'not given'); every check that needs no data."""
+    given = check_overrides(overrides)
     from_file = load_toml(config_file) if config_file else {}
-    preset = given.get("preset", from_file.get("preset", "quick"))
+    user = {**from_file, **given}
+    preset = user.get("preset", "quick")
     if preset not in PRESETS:
         raise AlsegUsageError(f"unknown preset '{preset}'; valid presets: {', '.join(PRESETS)}")
-    values: dict[str, Any] = {"preset": preset, **PRESETS[preset], **from_file, **given}
-    try:
-        cfg = BenchConfig(**values)
-    except TypeError as err:
-        raise AlsegUsageError(f"bad configuration: {err}") from err
-    return check_config(cfg)
+    cfg = check_config(BenchConfig(**{"preset": preset, **PRESETS[preset], **user}))
+    cfg = choose_dataset(cfg, user)
+    check_output(cfg)
+    return cfg
+
+
+def detect(data_dir: Path) -> tuple[str, str]:
+    """The dataset in a folder and a one-line message saying so (alseg.datasets.detect, imported when needed)."""
+    from alseg.datasets.detect import detect_dataset
+
+    return detect_dataset(data_dir)
+
+
+def choose_dataset(cfg: BenchConfig, user: dict[str, Any]) -> BenchConfig:
+    """Detect the dataset of a user-given data dir when no dataset is given; refuse synthetic with a folder.
+
+    `user` holds what the flags and the config file set. A preset's own data_dir triggers nothing, even when
+    repeated by a stored config.toml (older ones kept it beside dataset = "synthetic").
+    """
+    data_dir = user.get("data_dir")
+    if data_dir == PRESETS.get(cfg.preset, {}).get("data_dir"):
+        data_dir = None
+    if data_dir and "dataset" not in user:
+        name, note = detect(Path(data_dir).expanduser())
+        return replace(cfg, dataset=name, notes=(*cfg.notes, note))
+    if cfg.dataset == "synthetic":
+        if data_dir:
+            raise AlsegUsageError(f"--dataset synthetic takes no --data-dir (it is generated in memory): drop "
+                                  f"--data-dir {data_dir}, or name its dataset with --dataset folder or cvc-clinicdb")
+        if cfg.data_dir:  # the preset's folder belongs to its own dataset
+            return replace(cfg, data_dir=None)
+    return cfg
+
+
+_SAFE_NAME = re.compile(r"\w([\w.+-]*[\w+-])?")  # no trailing dot: Windows drops it
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def check_name(name: str) -> None:
+    """Refuse an experiment name that is not one plain folder name (a path, '..', a hidden or odd name)."""
+    if "/" in name or "\\" in name:
+        raise AlsegUsageError(f"--name '{name}' is a path; give a plain folder name and choose the parent "
+                              "folder with --out")
+    if name.startswith("."):
+        raise AlsegUsageError(f"--name '{name}' starts with a dot ('.', '..' and hidden folders are refused); "
+                              "start it with a letter or digit")
+    if not _SAFE_NAME.fullmatch(name) or len(name) > 100 or name.split(".")[0].lower() in _WINDOWS_RESERVED:
+        raise AlsegUsageError(f"--name '{name}' is not a safe folder name: use up to 100 letters, digits, '-', "
+                              "'_', '.' and '+', starting with a letter or digit (e.g. my-polyps)")
+
+
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 def check_config(cfg: BenchConfig) -> BenchConfig:
     """Validate values that need no data (the budget against the pool is checked once the data is loaded)."""
-    ints = ("image_size", "seeds", "initial", "rounds", "budget", "epochs", "initial_epochs", "batch_size")
-    for name in ints:
-        value = getattr(cfg, name)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise AlsegUsageError(f"--{name.replace('_', '-')} must be an integer, got {value!r}")
+    for name in OPTION_NAMES:
+        check_type(name, getattr(cfg, name), flag(name))
     if cfg.seeds < 1:
         raise AlsegUsageError(f"--seeds must be at least 1, got {cfg.seeds}")
     for name in ("initial", "budget", "epochs", "batch_size", "initial_epochs"):
@@ -194,21 +387,59 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
             raise AlsegUsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if cfg.initial < 2:
         raise AlsegUsageError("--initial must be at least 2 (BatchNorm needs two images per batch)")
+    if cfg.batch_size < 2:
+        raise AlsegUsageError("--batch-size must be at least 2 (BatchNorm needs two images per training batch)")
     if cfg.rounds < 0:
         raise AlsegUsageError(f"--rounds must be 0 or more, got {cfg.rounds}")
     if cfg.image_size < 32 or cfg.image_size % 32:
         size = max(32, round(cfg.image_size / 32) * 32)
         raise AlsegUsageError(f"--image-size must be a multiple of 32 (U-Net downsamples 5 times), got "
                               f"{cfg.image_size}; try {size}")
-    if not cfg.lr > 0:
-        raise AlsegUsageError(f"--lr must be positive, got {cfg.lr}")
+    if not (cfg.lr > 0 and math.isfinite(cfg.lr)):
+        raise AlsegUsageError(f"--lr must be a positive finite number (e.g. 0.001), got {cfg.lr}")
     if cfg.schedule not in ("constant", "cosine"):
         raise AlsegUsageError(f"--schedule must be 'constant' or 'cosine', got '{cfg.schedule}'")
     if cfg.train_mode not in ("finetune", "reset"):
         raise AlsegUsageError(f"--train-mode must be 'finetune' or 'reset', got '{cfg.train_mode}'")
-    if cfg.selection_timeout < 0:
-        raise AlsegUsageError("--selection-timeout must be 0 (no limit) or positive seconds")
+    if not (cfg.selection_timeout >= 0 and math.isfinite(cfg.selection_timeout)):
+        raise AlsegUsageError(f"--selection-timeout must be 0 (no limit) or a finite number of seconds, "
+                              f"got {cfg.selection_timeout}")
+    if cfg.threads < 0:
+        raise AlsegUsageError(f"--threads must be 0 (torch's default) or a positive count, got {cfg.threads}")
+    if not _DEVICE.fullmatch(cfg.device):
+        raise AlsegUsageError(f"--device: unknown device '{cfg.device}'; use auto, cpu, cuda, cuda:N (N = 0, 1, ...) "
+                              "or mps")
+    for name in ("data_dir", "split_file", "cache_dir", "out"):
+        if getattr(cfg, name) == "":
+            raise AlsegUsageError(f"{flag(name)} must not be empty; give a path or leave the option out")
+    if cfg.name:
+        check_name(cfg.name)
     return cfg
+
+
+def _first_existing(path: Path) -> Path:
+    """The path itself or its nearest ancestor that exists (a broken link counts as existing)."""
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
+def check_output(cfg: BenchConfig) -> None:
+    """Refuse an --out / --name where the experiment folder cannot be created or written, before any data loads."""
+    target = cfg.experiment_dir
+    existing = _first_existing(target)
+    if not existing.is_dir():
+        what = "a file" if existing.is_file() else "not a folder"
+        if existing == target:
+            raise AlsegUsageError(f"--name {cfg.experiment_name}: {target} exists and is {what}, not an experiment "
+                                  "folder; choose another --name or --out")
+        if existing == Path(cfg.out):
+            raise AlsegUsageError(f"--out {cfg.out} is {what}; give a folder (it is created if missing)")
+        raise AlsegUsageError(f"--out {cfg.out}: {existing} is {what}, so no folder can be created under it; "
+                              "choose another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AlsegUsageError(f"--out {cfg.out}: {existing} is not writable (permission denied); choose a folder "
+                              "you can write to")
 
 
 def protocol_of(cfg: BenchConfig, data_fingerprint: str, encoder_weights_sha: str = "") -> dict[str, Any]:
@@ -225,19 +456,25 @@ def protocol_hash(protocol: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(protocol, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON escapes, but non-ASCII kept as is: JSON's surrogate pairs are not TOML)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _toml_value(value: Any) -> str:
+    """One value as TOML (bool, int, float or string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return json.dumps(str(value))
+    return _toml_string(str(value))
 
 
 def to_toml(cfg: BenchConfig) -> str:
     """The resolved config as TOML that `alseg bench --config` reads back to the same config."""
     lines = ["# alseg bench config: rerun with `alseg bench --config config.toml`", "[bench]"]
     for key, value in asdict(cfg).items():
-        if value is None:
+        if value is None or key in INTERNAL_FIELDS:
             continue
         lines.append(f"{key.replace('_', '-')} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

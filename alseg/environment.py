@@ -74,3 +74,11 @@ def configure_torch(device: torch.device, threads: int, deterministic: bool) -> 
             import os
 
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def precision_of(device: torch.device) -> str:
+    """The arithmetic the training step and pool pass use on this device (part of the protocol).
+
+    CPUs train and infer in fp32; CUDA devices in bf16 autocast (metrics and scores in fp32 on both).
+    """
+    return "bf16-autocast" if device.type == "cuda" else "fp32"

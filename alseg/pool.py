@@ -1,18 +1,21 @@
 """The pool pass: one streaming pass over images that computes every signal the strategies declared.
 
-Only per-image results are kept (O(N·D) memory for embeddings, O(N) for scores), never N·H·W maps.
+Which signals exist, their keys and variants come from the table in alseg/strategies/signals.py;
+this module holds how each is computed. Only per-image results are kept (O(N·D) memory for
+embeddings, O(N) for scores), never N·H·W maps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from alseg.faults import fault_point
 from alseg.models import SegModel
-from alseg.strategies.base import POOL_SIGNALS
 from alseg.strategies.scores import (
     DIHEDRAL,
     binary_entropy,
@@ -23,7 +26,64 @@ from alseg.strategies.scores import (
     reduce_pixels,
     tta_variance,
 )
+from alseg.strategies.signals import POOL_KEYS, POOL_SIGNALS, SIGNALS, base_of
 from alseg.train import to_tensor
+
+__all__ = ["POOL_SIGNALS", "pool_pass"]
+
+_BY_NAME = {s.name: s for s in SIGNALS}
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One batch of the pass: images, the identity view's probabilities and features, and a forward."""
+
+    x: Tensor
+    prob: Tensor
+    feats: Tensor
+    logits: Callable[[Tensor], Tensor]  # logits (float32) of the model on other views of x
+
+
+def _entropy(b: _Batch) -> dict[str, Tensor]:
+    ent = binary_entropy(b.prob)
+    out = {"entropy": reduce_pixels(ent, "mean")}
+    for (reduction, _), key in zip(_BY_NAME["entropy"].variants, _BY_NAME["entropy"].keys[1:], strict=True):
+        out[key] = reduce_pixels(ent, reduction)
+    return out
+
+
+def _embedding(b: _Batch) -> dict[str, Tensor]:
+    return {"embedding": embedding(b.feats)}
+
+
+def _fg_bg_similarity(b: _Batch) -> dict[str, Tensor]:
+    return {"fg_bg_similarity": fg_bg_similarity(b.prob, b.feats)}
+
+
+def _tta_variance(b: _Batch) -> dict[str, Tensor]:
+    views = [b.prob]
+    for k in range(1, len(DIHEDRAL)):
+        views.append(dihedral_invert(torch.sigmoid(b.logits(dihedral_apply(b.x, k))), k))
+    return {"tta_variance": tta_variance(torch.stack(views))}
+
+
+#: How each signal of the table is computed from a batch; keys returned = the signal's keys.
+COMPUTE: dict[str, Callable[[_Batch], dict[str, Tensor]]] = {
+    "entropy": _entropy,
+    "embedding": _embedding,
+    "fg_bg_similarity": _fg_bg_similarity,
+    "tta_variance": _tta_variance,
+}
+assert set(COMPUTE) == POOL_SIGNALS, "every signal of alseg/strategies/signals.py needs a computation here"
+
+
+def _bases(signals: Iterable[str]) -> set[str]:
+    """Base signal names for names or keys ('entropy:max' -> 'entropy'); ValueError naming unknown ones."""
+    wanted = set(signals)
+    unknown = sorted(wanted - POOL_KEYS)
+    if unknown:
+        raise ValueError(f"unknown pool signals {unknown}; known: {sorted(POOL_KEYS)}")
+    return {base_of(k) for k in wanted}
 
 
 @torch.no_grad()
@@ -38,44 +98,31 @@ def pool_pass(
 ) -> dict[str, np.ndarray]:
     """Compute the requested signals for the rows `idx`, in batches, in one pass.
 
-    'entropy' also yields 'entropy.sum' and 'entropy.max' (other pixel reductions, free to compute).
+    `signals` are base names or keys (Needs.pool_signals); each yields all its keys, e.g. 'entropy'
+    gives 'entropy', 'entropy:sum' and 'entropy:max' (other pixel reductions, free to compute).
     'tta_variance' runs the 8 flips/rotations; the identity view serves the other signals.
     """
-    wanted = set(signals)
-    unknown = wanted - POOL_SIGNALS
-    if unknown:
-        raise ValueError(f"unknown pool signals {sorted(unknown)}; known: {sorted(POOL_SIGNALS)}")
+    wanted = _bases(signals)
     out: dict[str, list[np.ndarray]] = {}
     if not wanted or len(idx) == 0:
         return {}
     model.eval()
     use_amp = device.type == "cuda"
+
+    def logits(x: Tensor) -> Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            return model(x).logits.float()
+
     for start in range(0, len(idx), batch_size):
         rows = idx[start : start + batch_size]
         x = to_tensor(images, rows, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             res = model(x)
-        prob = torch.sigmoid(res.logits.float())
-        feats = res.features.float()
-        batch: dict[str, torch.Tensor] = {}
-        if "entropy" in wanted:
-            ent = binary_entropy(prob)
-            batch["entropy"] = reduce_pixels(ent, "mean")
-            batch["entropy.sum"] = reduce_pixels(ent, "sum")
-            batch["entropy.max"] = reduce_pixels(ent, "max")
-        if "embedding" in wanted:
-            batch["embedding"] = embedding(feats)
-        if "fg_bg_similarity" in wanted:
-            batch["fg_bg_similarity"] = fg_bg_similarity(prob, feats)
-        if "tta_variance" in wanted:
-            views = [prob]
-            for k in range(1, len(DIHEDRAL)):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    logits = model(dihedral_apply(x, k)).logits.float()
-                views.append(dihedral_invert(torch.sigmoid(logits), k))
-            batch["tta_variance"] = tta_variance(torch.stack(views))
-        for key, value in batch.items():
-            out.setdefault(key, []).append(value.float().cpu().numpy())
+        batch = _Batch(x=x, prob=torch.sigmoid(res.logits.float()), feats=res.features.float(), logits=logits)
+        for s in SIGNALS:  # table order
+            if s.name in wanted:
+                for key, value in COMPUTE[s.name](batch).items():
+                    out.setdefault(key, []).append(value.float().cpu().numpy())
         if on_batch is not None:
             on_batch(len(rows))
         fault_point("pool-batch")

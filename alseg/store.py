@@ -19,8 +19,8 @@ from typing import Any
 
 from alseg import faults
 from alseg.errors import AlsegError, AlsegUsageError
+from alseg.records import TIMING_FIELDS, RoundRecord
 
-TIMING_FIELDS = ("t_train", "t_eval", "t_pool", "t_select")
 TEMP_SUFFIX = ".tmp"  # temporary files are ".<name>.<random>.tmp" next to their target
 
 
@@ -90,14 +90,14 @@ class RunFile:
                 raise AlsegError(f"{self.path}: record {i + 1} has round {rec.get('round')}, expected {i}")
         return out
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: RoundRecord) -> None:
         """Append one record as a single line, flushed and fsynced before returning.
 
         With ALSEG_FAULT=record-write:N the line is written in two halves with the fault point between
         them, so that a test can leave a real torn line behind.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
+        line = record.to_line()
         with open(self.path, "ab") as fh:
             if faults.armed("record-write"):
                 half = len(line) // 2
@@ -109,6 +109,15 @@ class RunFile:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def round_records(self) -> list[RoundRecord]:
+        """The complete records as RoundRecord objects."""
+        return [RoundRecord.from_json(rec) for rec in self.records()]
+
+    def keep_first(self, n: int) -> None:
+        """Drop every record after the first `n` (a run restarting from an earlier round), atomically."""
+        lines = self.path.read_bytes().splitlines(keepends=True) if self.path.exists() else []
+        atomic_write_bytes(self.path, b"".join(lines[:n]))
 
     def status(self) -> dict[str, Any] | None:
         """The stored status of the run, or None if it never ended."""
@@ -188,16 +197,18 @@ class ExperimentStore:
         except json.JSONDecodeError as err:
             raise AlsegError(f"{self.experiment_file} is damaged ({err}); move the folder aside") from err
 
-    def check_protocol(self, protocol: dict[str, Any], manifest: dict[str, str] | None = None) -> None:
+    def check_protocol(self, protocol: dict[str, Any], manifest: dict[str, str] | None = None,
+                       stored: dict[str, Any] | None = None) -> None:
         """Refuse to mix runs made under a different protocol into this folder.
 
         `manifest` (source file -> short sha256) is compared with the stored `data_manifest`, so that a
-        changed data folder is refused naming the files added, removed or edited.
+        changed data folder is refused naming the files added, removed or edited. `stored`, when given,
+        is the stored protocol completed with keys added since it was written.
         """
         existing = self.read_experiment()
         if existing is None:
             return
-        old = existing.get("protocol", {})
+        old = stored if stored is not None else existing.get("protocol", {})
         diffs = [k for k in sorted(set(old) | set(protocol)) if old.get(k) != protocol.get(k)]
         # A file outside the fingerprint (the split file) can change the manifest alone.
         changed = manifest_changes(existing.get("data_manifest"), manifest)
@@ -214,6 +225,13 @@ class ExperimentStore:
         """Write experiment.json and config.toml atomically."""
         atomic_write_text(self.experiment_file, json.dumps(info, sort_keys=True, indent=1) + "\n")
         atomic_write_text(self.root / "config.toml", config_toml)
+
+    def read_environment(self) -> dict[str, Any]:
+        """environment.json of this experiment, or {} when there is none (or it is unreadable)."""
+        try:
+            return json.loads((self.root / "environment.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
 
     def write_environment(self, env: dict[str, Any]) -> None:
         """Record versions and device; warn when a resume runs under different versions."""

@@ -1,4 +1,8 @@
-"""Terminal side of `alseg bench`: a live rich progress display, then the leaderboard and the paths."""
+"""Terminal side of `alseg bench`: draws the orchestrator's events with rich, then the leaderboard.
+
+It does no work of its own: `run_benchmark` resolves, loads, runs and reports; this module only renders
+what it hears (`alseg.events`).
+"""
 
 from __future__ import annotations
 
@@ -12,53 +16,84 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-from alseg.bench import dataset_summary, load_data, resolve_strategies, run_benchmark
+from alseg.bench import run_benchmark
 from alseg.config import BenchConfig
-from alseg.progress import ProgressHooks
+from alseg.events import (
+    BenchPlanned,
+    DataLoaded,
+    DataLoading,
+    EpochDone,
+    Event,
+    Note,
+    Phase,
+    ReportWritten,
+    RoundDone,
+    RoundStarted,
+    RunDone,
+    RunStarted,
+)
 
 
-class RichHooks(ProgressHooks):
-    """Three bars: runs (strategy x seed), rounds of the current run, epochs of the current round."""
+class RichRenderer:
+    """Bars for data loading, runs (strategy x seed), rounds of the current run and epochs of the round."""
 
-    def __init__(self, progress: Progress, n_runs: int) -> None:
+    def __init__(self, progress: Progress) -> None:
         self.p = progress
-        self.runs = progress.add_task("runs", total=n_runs)
-        self.rounds = progress.add_task("rounds", total=1)
-        self.epochs = progress.add_task("epochs", total=1)
-        self._ended = 0
+        self.load: TaskID | None = None
+        self.runs = self.rounds = self.epochs = None
+        self.report: ReportWritten | None = None
 
-    def run_started(self, run: str, seed: int, rounds_total: int, rounds_done: int) -> None:
-        self.p.update(self.runs, description=f"[bold]{escape(run)}[/] seed {seed}")
-        self.p.reset(self.rounds, total=rounds_total, completed=rounds_done, description="rounds")
-
-    def round_started(self, run: str, seed: int, round_: int, n_labeled: int, epochs: int) -> None:
-        self.p.update(self.rounds, description=f"round {round_} ({n_labeled} labeled)")
-        self.p.reset(self.epochs, total=epochs, completed=0, description="train")
-
-    def epoch_done(self, epoch: int, loss: float) -> None:
-        self.p.update(self.epochs, completed=epoch, description=f"train loss {loss:.3f}")
-
-    def phase(self, text: str) -> None:
-        self.p.update(self.epochs, description=text)
-
-    def round_done(self, run: str, seed: int, round_: int, record: dict) -> None:
-        self.p.advance(self.rounds)
-        self.p.console.print(
-            f"  {escape(run)} seed {seed} round {round_}: {record['n_labeled']} labeled, "
-            f"Dice {record['dice']:.4f}, mIoU {record['miou']:.4f} "
-            f"(train {record['t_train']:.1f}s, pool {record['t_pool']:.1f}s, select {record['t_select']:.2f}s)",
-            highlight=False,
-        )
-
-    def run_done(self, run: str, seed: int, status: str, message: str) -> None:
-        self.p.advance(self.runs)
-        if status != "done":
-            self.p.console.print(f"  [red]{escape(run)} seed {seed}: {status}[/] {escape(message)}")
+    def __call__(self, event: Event) -> None:
+        """Draw one event."""
+        p = self.p
+        if isinstance(event, DataLoading):
+            if self.load is None:
+                self.load = p.add_task(f"loading {event.dataset}", total=None)
+            p.update(self.load, completed=event.done, total=event.total)
+        elif isinstance(event, DataLoaded):
+            if self.load is not None:
+                p.remove_task(self.load)
+            p.console.print(event.summary, highlight=False)
+        elif isinstance(event, Note):
+            p.console.print(f"[yellow]note:[/] {escape(event.text)}", highlight=False)
+        elif isinstance(event, BenchPlanned):
+            p.console.print(f"strategies: {', '.join(event.strategies)}; seeds: {event.seeds}; "
+                            f"experiment: {event.experiment_dir}", highlight=False)
+            self.runs = p.add_task("runs", total=len(event.runs))
+            self.rounds = p.add_task("rounds", total=1)
+            self.epochs = p.add_task("epochs", total=1)
+        elif isinstance(event, RunStarted):
+            p.update(self.runs, description=f"[bold]{escape(event.run)}[/] seed {event.seed}")
+            p.reset(self.rounds, total=event.rounds_total, completed=event.rounds_done, description="rounds")
+        elif isinstance(event, RoundStarted):
+            p.update(self.rounds, description=f"round {event.round} ({event.n_labeled} labeled)")
+            p.reset(self.epochs, total=event.epochs, completed=0, description="train")
+        elif isinstance(event, EpochDone):
+            p.update(self.epochs, completed=event.epoch, description=f"train loss {event.loss:.3f}")
+        elif isinstance(event, Phase):
+            p.update(self.epochs, description=event.text)
+        elif isinstance(event, RoundDone):
+            p.advance(self.rounds)
+            rec = event.record
+            p.console.print(
+                f"  {escape(event.run)} seed {event.seed} round {event.round}: {rec.n_labeled} labeled, "
+                f"Dice {rec.dice:.4f}, mIoU {rec.miou:.4f} "
+                f"(train {rec.t_train:.1f}s, pool {rec.t_pool:.1f}s, select {rec.t_select:.2f}s)",
+                highlight=False,
+            )
+        elif isinstance(event, RunDone):
+            p.advance(self.runs)
+            if event.status != "done":
+                p.console.print(f"  [red]{escape(event.run)} seed {event.seed}: {event.status}[/] "
+                                f"{escape(event.message)}")
+        elif isinstance(event, ReportWritten):
+            self.report = event
 
 
 def fresh_name(cfg: BenchConfig) -> BenchConfig:
@@ -72,35 +107,31 @@ def fresh_name(cfg: BenchConfig) -> BenchConfig:
 
 
 def run_bench_command(cfg: BenchConfig, out: Console, err: Console, new: bool = False, quiet: bool = False) -> int:
-    """Run the benchmark with a live display, write and print the leaderboard; returns the exit code."""
-    from alseg.reporting import report_experiments
-
+    """Run the benchmark with a live display, then print the leaderboard and the paths; returns the exit code."""
     if new:
         cfg = fresh_name(cfg)
-    specs = resolve_strategies(cfg)
-    n_runs = cfg.seeds * (len(specs) + int(cfg.full))
     columns = [SpinnerColumn(), TextColumn("{task.description}", justify="left"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=out, disable=quiet, transient=False) as progress:
-        load = progress.add_task(f"loading {cfg.dataset}", total=None)
-
-        def data_progress(done: int, total: int) -> None:
-            progress.update(load, completed=done, total=total)
-
-        data = load_data(cfg, data_progress)
-        progress.remove_task(load)
-        out.print(dataset_summary(data), highlight=False)
-        out.print(f"strategies: {', '.join(s.run_name for s in specs)}; seeds: {cfg.seeds}; "
-                  f"experiment: {cfg.experiment_dir}", highlight=False)
-        hooks = RichHooks(progress, n_runs) if not quiet else ProgressHooks()
-        result = run_benchmark(cfg, hooks, data=data)
-    files, tables = report_experiments([cfg.experiment_dir], cfg.experiment_dir)
-    for table in tables:
-        out.print(table)
-    out.print(f"results: [bold]{cfg.experiment_dir}[/] ({', '.join(p.name for p in files)})")
+        renderer = RichRenderer(progress)
+        result = run_benchmark(cfg, renderer if not quiet else _quiet_notes(err))
+    if not quiet and renderer.report is not None:
+        for table in renderer.report.tables:
+            out.print(table)
+    out.print(f"results: [bold]{cfg.experiment_dir}[/] ({', '.join(p.name for p in result.report_files)})")
     if result.failed:
         for run in result.failed:
             err.print(f"[red]{run.status}:[/] {escape(run.message)}", highlight=False)
         err.print(f"{len(result.failed)} run(s) did not finish; the leaderboard marks them")
         return 1
     return 0
+
+
+def _quiet_notes(err: Console):
+    """With --quiet, only notes are shown (on stderr): a detected dataset or a restarted run must be seen."""
+
+    def emit(event: Event) -> None:
+        if isinstance(event, Note):
+            err.print(f"note: {escape(event.text)}", highlight=False)
+
+    return emit

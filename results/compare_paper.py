@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from alseg.report import compute_curves
-from alseg.reporting import load_experiment
+from alseg.report.load import load_experiment
 
 # Table 1, CVC-ClinicDB columns: labels -> method -> (mIoU, Dice)
 PAPER_TABLE1 = {

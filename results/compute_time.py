@@ -2,7 +2,7 @@
 
 Usage: python results/compute_time.py results/cvc-clinicdb-cpu
 
-For every finished run (as `alseg report` counts them: `alseg.reporting.load_experiment`), it sums
+For every finished run (as `alseg report` counts them: `alseg.report.load.load_experiment`), it sums
 the wall-clock seconds stored with each round (`t_train + t_eval + t_pool + t_select`). Times are wall
 clock, so a run paused while it trained (a CI check on the same machine, say) stores the pause too:
 docs/results.md names those runs.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from alseg.errors import AlsegError
-from alseg.reporting import load_experiment
+from alseg.report.load import load_experiment
 
 TIME_KEYS = ["t_train", "t_eval", "t_pool", "t_select"]
 

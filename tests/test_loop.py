@@ -14,7 +14,8 @@ from rich.console import Console
 
 from alseg.bench import run_benchmark
 from alseg.errors import AlsegUsageError
-from alseg.experiment import Run, init_seed, initial_labeled
+import alseg.loop
+from alseg.experiment import init_seed, initial_labeled
 from alseg.models import build_model
 from alseg.store import RunFile, TornRecordWarning
 from alseg.ui import run_bench_command
@@ -130,17 +131,17 @@ def reference(tmp_path_factory, synthetic32):
 
 
 def interrupt_round(monkeypatch, at: int) -> list[str]:
-    """Make Run.run_round raise KeyboardInterrupt at round `at`, once per run; returns the runs hit."""
-    original = Run.run_round
+    """Make the loop's run_round raise KeyboardInterrupt at round `at`, once per run; returns the runs hit."""
+    original = alseg.loop.run_round
     hit: list[str] = []
 
-    def flaky(self, r, *args, **kwargs):
-        if r == at and self.spec.run_name not in hit:
-            hit.append(self.spec.run_name)
+    def flaky(plan, r, *args, **kwargs):
+        if r == at and plan.spec.run_name not in hit:
+            hit.append(plan.spec.run_name)
             raise KeyboardInterrupt
-        return original(self, r, *args, **kwargs)
+        return original(plan, r, *args, **kwargs)
 
-    monkeypatch.setattr(Run, "run_round", flaky)
+    monkeypatch.setattr(alseg.loop, "run_round", flaky)
     return hit
 
 

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import TINY_ARGS, strip_timing, tiny_config
 from typer.testing import CliRunner
 
 from alseg import faults
-from alseg.bench import open_store, run_benchmark
+from alseg.bench import run_benchmark
 from alseg.cli import app
 from alseg.datasets.folder import load_folder
 from alseg.errors import AlsegUsageError
-from alseg.experiment import SelectionTimeout, time_limit
+from alseg.experiment import RunSetup, open_experiment
+from alseg.round import SelectionTimeout, time_limit
 from alseg.store import ExperimentStore, RunFile, TornRecordWarning
 from alseg.strategies.registry import DISABLE_ENV, discover, resolve
 
@@ -206,26 +208,76 @@ def test_kill_at_every_fault_point_then_rerun_gives_the_uninterrupted_experiment
     assert final_state(exp) == reference
 
 
+ROUNDS_PER_RUN = 3  # CRASH_ARGS: --rounds 2, so rounds 0, 1 and 2
+RANDOM_KILLS = 2  # kills in a row on one experiment, each landing while a run is in progress
+KILL_TRIES = 8  # attempts in all before the test gives up on landing them
+
+
+def lock_holder(exp: Path) -> int | None:
+    """The pid in the experiment's lock owner file: written once a bench holds the lock, left behind by a kill."""
+    try:
+        return int(json.loads((exp / ".lock.owner").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stored_rounds(exp: Path) -> list[int]:
+    """Whole round records stored per crash strategy."""
+    return [run_lines(exp, name).count(b"\n") for name in CRASH_STRATEGIES]
+
+
+def round_seconds(exp: Path) -> float:
+    """Seconds a finished experiment spent in its rounds (the sum of its stored round times)."""
+    lines = [line for name in CRASH_STRATEGIES for line in run_lines(exp, name).splitlines() if line]
+    return sum(float(json.loads(line)[k] or 0.0) for line in lines for k in ("t_train", "t_eval", "t_pool", "t_select"))
+
+
+def kill_in_run(root: Path, delay: float) -> tuple[int, bool]:
+    """Start the bench, wait until it holds the experiment (past start-up and data loading), SIGKILL it `delay` s
+    later; returns its exit code and whether the kill landed while a run was in progress: the process was
+    killed (it had not finished), still held the experiment's lock and had stored fewer rounds than the total."""
+    exp = experiment(root)
+    proc = subprocess.Popen(alseg_cmd(root), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while lock_holder(exp) != proc.pid and proc.poll() is None:
+        assert time.monotonic() < deadline, "the bench did not take the experiment's lock within 300 s"
+        time.sleep(0.02)
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode in (0, KILLED), stderr
+    landed = (proc.returncode == KILLED and lock_holder(exp) == proc.pid
+              and sum(stored_rounds(exp)) < ROUNDS_PER_RUN * len(CRASH_STRATEGIES))
+    return proc.returncode, landed
+
+
 @pytest.mark.slow
 def test_kill_at_random_moments_then_rerun_gives_the_uninterrupted_experiment(reference, workdir):
-    """SIGKILL after seeded random delays (two kills in a row on the same experiment), then finish it."""
-    root = workdir / "random"
-    exp = experiment(root)
+    """SIGKILL at seeded random moments while a run is in progress (two kills in a row on the same experiment),
+    then finish it. A kill that misses (the bench finished first) starts over on a fresh experiment with shorter
+    delays, a bounded number of times, so every counted kill really interrupted a run."""
     rng = random.Random(20240611)
-    kills = []
-    for _ in range(2):
-        proc = subprocess.Popen(alseg_cmd(root), env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
-        delay = rng.uniform(4.0, 10.0)  # the interpreter needs ~4 s to import torch on this machine
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
-        kills.append((round(delay, 1), proc.returncode, [run_lines(exp, n).count(b"\n") for n in CRASH_STRATEGIES]))
-        if exp.exists():
-            check_invariants(exp)
-    print("random kills (delay s, return code, stored rounds per strategy):", kills)
+    total = ROUNDS_PER_RUN * len(CRASH_STRATEGIES)
+    seconds = max(round_seconds(experiment(workdir / "ref")), 1.0)  # what an uninterrupted bench spends in rounds
+    scale, landed, tries, kills = 1.0, 0, 0, []
+    root = workdir / "random-0"
+    while landed < RANDOM_KILLS:
+        assert tries < KILL_TRIES, f"no {RANDOM_KILLS} kills in a row landed during a run in {tries} tries: {kills}"
+        exp = experiment(root)
+        before = stored_rounds(exp)
+        delay = rng.uniform(0.05, 1.0) * scale * seconds * (total - sum(before)) / total  # within the work left
+        code, hit = kill_in_run(root, delay)
+        tries += 1
+        kills.append((round(delay, 2), code, before, stored_rounds(exp), hit))
+        check_invariants(exp)
+        if hit:
+            landed += 1
+        else:  # every round was stored before the kill: start over on a fresh experiment, with shorter delays
+            root, scale, landed = workdir / f"random-{tries}", scale / 2, 0
+    print("random kills (delay after lock s, return code, rounds before, rounds after, landed):", kills)
     p = run_cli(root)
     assert p.returncode == 0, p.stderr
     assert not leftovers(exp)
@@ -631,7 +683,7 @@ def test_a_changed_data_folder_is_refused_naming_the_files(tmp_path, change):
 
     def open_it():
         ds = load_folder(data_dir=data_dir, image_size=32, cache_dir=tmp_path / "cache")
-        open_store(cfg, ds, [], __import__("torch").device("cpu"))
+        open_experiment(RunSetup(cfg, ds, torch.device("cpu"), ExperimentStore(cfg.experiment_dir)), [], [])
 
     cfg.experiment_dir.mkdir(parents=True)
     open_it()

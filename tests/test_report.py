@@ -35,7 +35,7 @@ from alseg.report import (
 from alseg.report.bundle import compute_report
 from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves, tick_label
 from alseg.report.format import fmt_p, latex_escape
-from alseg.report.tables import variants_table
+from alseg.report.tables import build_leaderboard, main_table, variants_table
 
 BUDGETS = [30, 60, 90]
 LABELS = {"random": "Random", "entropy": "Entropy", "proposed": "Proposed & co_1"}
@@ -390,6 +390,17 @@ def test_curve_legend_gives_seed_counts_only_when_they_differ(toy: pd.DataFrame)
     render_curves(compute_curves(fewer), "dice", ax)
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "Entropy (n=2)" in texts and "Random (n=3)" in texts
+
+
+def test_terminal_view_is_the_main_table_at_the_final_budget(toy: pd.DataFrame) -> None:
+    ablation = toy[toy["strategy"] == "proposed"].assign(strategy="proposed(discrepancy=false)", label="w/o DIS")
+    for df in (toy, pd.concat([toy, ablation], ignore_index=True), toy[toy["round"] == 0]):
+        data = compute_report(df)
+        board = build_leaderboard(data)
+        assert board.main == main_table(data)
+        assert board.final == main_table(data, budgets="final")
+    assert board.final[0][:3] == ["Strategy", "Seeds", "Dice@30"]  # round 0 only: its budget is the final one
+    assert [h for h in build_leaderboard(compute_report(toy)).final[0] if "@" in h] == ["Dice@90"]
 
 
 def test_render_terminal_mentions_every_strategy(toy: pd.DataFrame) -> None:

@@ -10,6 +10,8 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
+from alseg.records import RoundRecord
+
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
@@ -24,9 +26,12 @@ def _script(name: str) -> ModuleType:
 def _run(root: Path, strategy: str, seed: int, times: list[float], status: str) -> None:
     folder = root / "runs" / strategy
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"strategy": strategy, "seed": seed, "round": r, "t_train": t, "t_eval": 1.0, "t_pool": 0.5,
-             "t_select": None} for r, t in enumerate(times)]
-    (folder / f"seed-{seed}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    rows = [RoundRecord(strategy=strategy, name=strategy, params={}, label=strategy, provider="alseg==test",
+                        alseg_version="test", dataset="toy", seed=seed, round=r, n_labeled=10 * (r + 1), dice=0.5,
+                        iou=0.4, miou=0.6, added=[], selected=[], picked_entropy=None, pool_entropy=None,
+                        t_train=t, t_eval=1.0, t_pool=0.5, t_select=None)  # type: ignore[arg-type]  # null on disk
+            for r, t in enumerate(times)]
+    (folder / f"seed-{seed}.jsonl").write_bytes(b"".join(row.to_line() for row in rows))
     state = {"strategy": strategy, "seed": seed, "status": status, "rounds": len(times), "message": ""}
     (folder / f"seed-{seed}.status.json").write_text(json.dumps(state))
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,19 @@ from alseg.errors import AlsegUsageError
 
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 4096
+MAX_LISTED = 10  # names shown in one message before "and N more"
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders "2" before "10" and "img9" before "img10"."""
+    parts = re.split(r"(\d+)", text)
+    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), text
+
+
+def name_some(items: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """Join up to `limit` names, then say how many more, so error messages stay short."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -31,6 +45,9 @@ class SegDataset:
     # Source file (relative to the data folder) -> short sha256; empty for generated data. Stored with an
     # experiment so that a changed data folder is refused naming the files added, removed or edited.
     manifest: dict[str, str] = field(default_factory=dict)
+    # Things worth telling the user that are not errors (masks read from their alpha channel, JPEG noise
+    # binarised, CMYK images converted), one aggregated line each; printed and stored with an experiment.
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Check shapes and dtypes once, so that downstream code can rely on them."""
@@ -49,6 +66,8 @@ class SegDataset:
                 raise ValueError(f"{label} must be sorted unique indices into ids")
         if np.intersect1d(self.train, self.test).size:
             raise ValueError("train and test overlap")
+        if not isinstance(self.warnings, tuple) or not all(isinstance(w, str) for w in self.warnings):
+            raise ValueError("warnings must be a tuple of strings")
 
     @property
     def image_size(self) -> int:

@@ -7,14 +7,18 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-CACHE_FORMAT = 1
-# Bump when decoding, binarising or resizing changes, so that old caches are not reused.
-DECODE_VERSION = 1
+from alseg.datasets.decode import DECODER_VERSION
+
+CACHE_FORMAT = 2  # 2: meta.json holds the decoder version and the decoding warnings
+# Frozen: the "decode=1" tag is part of every stored dataset fingerprint (experiments compare fingerprints to
+# refuse changed data), so it must never change. Decoding changes bump DECODER_VERSION, which is part of the
+# cache key instead: stale cached arrays are rebuilt while fingerprints stay the same.
+FINGERPRINT_VERSION = 1
 _CHUNK_BYTES = 1 << 20
 
 
@@ -42,7 +46,7 @@ def fingerprint_files(root: Path, files: Iterable[Path], image_size: int,
     that a changed data folder can be explained file by file.
     """
     digest = hashlib.sha256()
-    digest.update(f"alseg-files/decode={DECODE_VERSION}/size={int(image_size)}\n".encode())
+    digest.update(f"alseg-files/decode={FINGERPRINT_VERSION}/size={int(image_size)}\n".encode())
     for path in files:
         try:
             name = path.relative_to(root).as_posix()
@@ -63,8 +67,8 @@ def fingerprint_files(root: Path, files: Iterable[Path], image_size: int,
 
 
 def cache_folder(cache_dir: Path, dataset: str, image_size: int, fingerprint: str) -> Path:
-    """Folder that holds one dataset at one size: the fingerprint in the name keeps versions apart."""
-    return Path(cache_dir) / f"{dataset}-{int(image_size)}px-{fingerprint[:16]}"
+    """Folder that holds one dataset at one size: fingerprint and decoder version in the name keep versions apart."""
+    return Path(cache_dir) / f"{dataset}-{int(image_size)}px-{fingerprint[:16]}-d{DECODER_VERSION}"
 
 
 def _warn(message: str) -> None:
@@ -74,7 +78,7 @@ def _warn(message: str) -> None:
 
 def _try_load(
     folder: Path, fingerprint: str, ids: tuple[str, ...], image_size: int
-) -> tuple[np.ndarray, np.ndarray] | str:
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]] | str:
     """Load a verified cache as read-only memmaps, or return the reason why it cannot be trusted."""
     meta_path = folder / "meta.json"
     try:
@@ -87,6 +91,11 @@ def _try_load(
         return "meta.json is not an object"
     if meta.get("format") != CACHE_FORMAT or meta.get("fingerprint") != fingerprint:
         return "meta.json belongs to another format or source"
+    if meta.get("decoder") != DECODER_VERSION:
+        return "meta.json was written by another decoder version"
+    notes = meta.get("warnings")
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return "meta.json has no list of warnings"
     if meta.get("ids") != list(ids) or meta.get("image_size") != image_size:
         return "meta.json lists other ids or another size"
     checksums = meta.get("sha256")
@@ -111,7 +120,7 @@ def _try_load(
         if array.shape != shape or array.dtype != dtype:
             return f"{filename} has shape {array.shape} {array.dtype}, expected {shape} {dtype}"
         arrays.append(array)
-    return arrays[0], arrays[1]
+    return arrays[0], arrays[1], tuple(notes)
 
 
 def _atomic_write(folder: Path, filename: str, write: Callable[[object], None]) -> None:
@@ -139,6 +148,7 @@ def _write(
     image_size: int,
     images: np.ndarray,
     masks: np.ndarray,
+    notes: Sequence[str],
 ) -> None:
     """Write both arrays, then meta.json last, so a complete meta.json means a complete cache."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -146,11 +156,13 @@ def _write(
     _atomic_write(folder, "masks.npy", lambda h: np.save(h, masks, allow_pickle=False))
     meta = {
         "format": CACHE_FORMAT,
+        "decoder": DECODER_VERSION,
         "dataset": dataset,
         "image_size": image_size,
         "fingerprint": fingerprint,
         "ids": list(ids),
         "sha256": {name: sha256_file(folder / name) for name in ("images.npy", "masks.npy")},
+        "warnings": list(notes),
     }
     payload = json.dumps(meta, indent=1).encode("utf-8")
     _atomic_write(folder, "meta.json", lambda h: h.write(payload))
@@ -163,9 +175,12 @@ def load_or_build(
     image_size: int,
     fingerprint: str,
     ids: tuple[str, ...],
-    build: Callable[[], tuple[np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (images, masks) from a verified cache, or build them and cache them for next time."""
+    build: Callable[[], tuple[np.ndarray, np.ndarray, tuple[str, ...]]],
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Return (images, masks, warnings) from a verified cache, or build them and cache them for next time.
+
+    The decoding warnings are stored with the arrays, so that a cache hit tells the user the same things.
+    """
     if cache_dir is None:
         return build()
     folder = cache_folder(cache_dir, dataset, image_size, fingerprint)
@@ -174,9 +189,9 @@ def load_or_build(
         if not isinstance(loaded, str):
             return loaded
         _warn(f"dataset cache {folder} was not trusted ({loaded}); rebuilding it from the source files")
-    images, masks = build()
+    images, masks, notes = build()
     try:
-        _write(folder, dataset, fingerprint, ids, image_size, images, masks)
+        _write(folder, dataset, fingerprint, ids, image_size, images, masks, notes)
     except OSError as exc:
         _warn(f"cannot write the dataset cache in {cache_dir} ({exc}); continuing without a cache")
-    return images, masks
+    return images, masks, tuple(notes)

@@ -1,4 +1,8 @@
-"""Read any `images/` + `masks/` folder (and, through shared helpers, CVC-ClinicDB) into a SegDataset."""
+"""Read any `images/` + `masks/` folder (and, through shared helpers, CVC-ClinicDB) into a SegDataset.
+
+Decoding rules live in `alseg.datasets.decode`; this module finds the files, checks split files, and
+stacks, resizes and caches the decoded arrays.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,35 @@ import csv
 import hashlib
 import json
 import os
-import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
-import tifffile
 from PIL import Image
 
-from alseg.datasets.base import SegDataset, check_image_size, readonly
+from alseg.datasets.base import SegDataset, check_image_size, name_some, natural_key, readonly
 from alseg.datasets.cache import MANIFEST_DIGITS, fingerprint_files, load_or_build
+from alseg.datasets.decode import DecodeError, Note, decode_image, decode_mask, describe, read_image, read_mask
 from alseg.errors import AlsegUsageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Pair",
+    "decode_image",
+    "decode_mask",
+    "load_folder",
+    "name_some",
+    "natural_key",
+    "scan_pairs",
+    "split_from_file",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SPLIT_FILE_NAMES = ("split.json", "split.csv", "splits.json")
 TEST_FRACTION = 0.1
-_MAX_LISTED = 10
-_TIFF_EXTENSIONS = (".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -34,18 +48,6 @@ class Pair:
     id: str
     image: Path
     mask: Path
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders "2" before "10" and "img9" before "img10"."""
-    parts = re.split(r"(\d+)", text)
-    return tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts)), text
-
-
-def name_some(items: Sequence[str], limit: int = _MAX_LISTED) -> str:
-    """Join up to `limit` names, then say how many more, so error messages stay short."""
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 def find_subdir(root: Path, name: str) -> Path | None:
@@ -104,74 +106,6 @@ def scan_pairs(image_dir: Path, mask_dir: Path) -> list[Pair]:
     return [Pair(stem, images[stem], masks[stem]) for stem in sorted(images, key=natural_key)]
 
 
-def _planar_to_last(arr: np.ndarray) -> np.ndarray:
-    """Turn a (C, H, W) planar array into (H, W, C); leave others alone."""
-    if arr.ndim == 3 and arr.shape[0] in (1, 2, 3, 4) and arr.shape[-1] not in (1, 2, 3, 4):
-        return np.moveaxis(arr, 0, -1)
-    return arr
-
-
-def _read_array(path: Path, *, mask: bool) -> np.ndarray:
-    """Read pixels with tifffile for TIFFs (Pillow cannot read the CVC release) and Pillow otherwise."""
-    if path.suffix.lower() in _TIFF_EXTENSIONS:
-        try:
-            return np.asarray(tifffile.imread(path, key=0))
-        except Exception:
-            pass  # fall back to Pillow, which reads some TIFF flavours that tifffile rejects
-    with Image.open(path) as im:
-        im.load()
-        keep = ("1", "L", "LA", "RGB", "RGBA", "I", "I;16", "F") + (("P",) if mask else ())
-        if im.mode not in keep:
-            im = im.convert("L" if mask else "RGB")
-        return np.asarray(im)
-
-
-def decode_image(path: Path) -> np.ndarray:
-    """Decode an image file to (H, W, 3) uint8; grey and 16-bit images are converted."""
-    try:
-        arr = _planar_to_last(_read_array(path, mask=False))
-    except Exception as exc:
-        raise AlsegUsageError(f"cannot decode image {path} ({exc}): replace or remove the file") from exc
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise AlsegUsageError(f"image {path} has unsupported shape {arr.shape}: save it as RGB or grey")
-    if arr.shape[2] < 3:
-        arr = np.repeat(arr[..., :1], 3, axis=2)
-    arr = arr[..., :3]
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8) * 255
-    elif arr.dtype.kind == "f":
-        scale = 255.0 if float(np.nanmax(arr)) <= 1.0 else 1.0
-        arr = np.clip(np.nan_to_num(arr) * scale, 0, 255).round()
-    elif arr.dtype != np.uint8 and arr.size and int(arr.max()) > 255:
-        arr = arr / np.iinfo(arr.dtype).max * 255.0
-    return np.ascontiguousarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def binarise_mask(arr: np.ndarray) -> np.ndarray:
-    """Foreground is > 127; masks that only hold 0 and 1 (label maps) count 1 as foreground."""
-    if arr.dtype == np.bool_:
-        return arr
-    top = float(np.nanmax(arr)) if arr.size else 0.0
-    if top <= 1.0:
-        return arr > (0.5 if arr.dtype.kind == "f" else 0)
-    return arr > 127
-
-
-def decode_mask(path: Path) -> np.ndarray:
-    """Decode a mask file to (H, W) bool; multi-channel masks use their first channel."""
-    try:
-        arr = _planar_to_last(_read_array(path, mask=True))
-    except Exception as exc:
-        raise AlsegUsageError(f"cannot decode mask {path} ({exc}): replace or remove the file") from exc
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise AlsegUsageError(f"mask {path} has unsupported shape {arr.shape}: save it as a grey image")
-    return binarise_mask(arr)
-
-
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """Resize (H, W, 3) uint8 to (size, size, 3) with bilinear filtering (antialiased when shrinking)."""
     if image.shape[:2] == (size, size):
@@ -188,33 +122,92 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized) >= 0.5
 
 
-def load_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode, check and resize one image/mask pair."""
-    image = decode_image(pair.image)
-    mask = decode_mask(pair.mask)
+class FileError(AlsegUsageError):
+    """One source file that cannot be read correctly: keeps the parts so that several can be listed at once."""
+
+    def __init__(self, what: str, path: Path, error: DecodeError) -> None:
+        super().__init__(f"{describe(what, str(path), error)}: {error.fix}")
+        self.what, self.path, self.error = what, path, error
+
+
+def _decoded(read: Callable[[Path], tuple[np.ndarray, list[Note]]], path: Path, what: str
+             ) -> tuple[np.ndarray, list[Note]]:
+    """Call a decoder, turning its DecodeError into a FileError that names the file."""
+    try:
+        return read(path)
+    except DecodeError as exc:
+        raise FileError(what, path, exc) from exc
+
+
+def load_pair(pair: Pair, size: int) -> tuple[np.ndarray, np.ndarray, list[tuple[Note, str]]]:
+    """Decode, check and resize one image/mask pair; returns (image, mask, notes with their file names)."""
+    image, image_notes = _decoded(read_image, pair.image, "image")
+    mask, mask_notes = _decoded(read_mask, pair.mask, "mask")
     if image.shape[:2] != mask.shape:
         (ih, iw), (mh, mw) = image.shape[:2], mask.shape
-        raise AlsegUsageError(
-            f"mask {pair.mask} is {mw}x{mh} but its image {pair.image} is {iw}x{ih}: "
-            "masks must match their images pixel for pixel; fix or remove this pair"
-        )
-    return resize_image(image, size), resize_mask(mask, size)
+        raise FileError("mask", pair.mask, DecodeError(
+            f"is {mw}x{mh} but its image {pair.image} is {iw}x{ih}",
+            "masks must match their images pixel for pixel; fix or remove this pair"))
+    notes = [(n, pair.image.name) for n in image_notes] + [(n, pair.mask.name) for n in mask_notes]
+    return resize_image(image, size), resize_mask(mask, size), notes
+
+
+def summarise_notes(notes: Iterable[tuple[Note, str]]) -> tuple[str, ...]:
+    """One warning line per kind of note, counting and naming (up to 10) the files, in first-seen order."""
+    groups: dict[str, tuple[Note, list[str]]] = {}
+    for note, name in notes:
+        groups.setdefault(note.key, (note, []))[1].append(name)
+    return tuple(f"{len(names)} {note.one if len(names) == 1 else note.many}: {name_some(names)}"
+                 for note, names in groups.values())
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    """A file's path relative to the data folder when possible, for short messages."""
+    try:
+        return path.relative_to(root).as_posix() if root is not None else str(path)
+    except ValueError:
+        return str(path)
 
 
 def decode_pairs(
-    pairs: Sequence[Pair], size: int, progress: Callable[[int, int], None] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode all pairs into stacked arrays, a few threads at a time (decoding releases the GIL)."""
+    pairs: Sequence[Pair],
+    size: int,
+    progress: Callable[[int, int], None] | None = None,
+    root: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Decode all pairs into stacked arrays plus warnings, a few threads at a time (decoding releases the GIL).
+
+    Every pair is tried, so that one error names all the files that cannot be read (up to 10) and the fix.
+    """
     n = len(pairs)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     masks = np.empty((n, size, size), dtype=bool)
+
+    def attempt(pair: Pair) -> tuple[np.ndarray, np.ndarray, list[tuple[Note, str]]] | FileError:
+        try:
+            return load_pair(pair, size)
+        except FileError as exc:
+            return exc
+
+    notes: list[tuple[Note, str]] = []
+    failures: list[FileError] = []
     workers = max(1, min(8, os.cpu_count() or 1, n))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, (image, mask) in enumerate(pool.map(lambda p: load_pair(p, size), pairs)):
-            images[i], masks[i] = image, mask
+        for i, result in enumerate(pool.map(attempt, pairs)):
+            if isinstance(result, FileError):
+                failures.append(result)
+            else:
+                images[i], masks[i], pair_notes = result
+                notes += pair_notes
             if progress is not None:
                 progress(i + 1, n)
-    return images, masks
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        listed = [describe(f.what, _relative(f.path, root), f.error) for f in failures]
+        fixes = "; ".join(dict.fromkeys(f.error.fix for f in failures))
+        raise AlsegUsageError(f"{len(failures)} files cannot be read correctly: {name_some(listed)}. To fix: {fixes}")
+    return images, masks, summarise_notes(notes)
 
 
 def read_folder_arrays(
@@ -225,8 +218,8 @@ def read_folder_arrays(
     cache_dir: Path | None,
     progress: Callable[[int, int], None] | None,
     manifest: dict[str, str] | None = None,
-) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str]:
-    """Fingerprint the source files and return (ids, images, masks, fingerprint), via the cache.
+) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str, tuple[str, ...]]:
+    """Fingerprint the source files and return (ids, images, masks, fingerprint, warnings), via the cache.
 
     `manifest`, when given, is filled with each source file's name (relative to root) -> short sha256.
     """
@@ -238,15 +231,15 @@ def read_folder_arrays(
         fingerprint = fingerprint_files(root, files, image_size, manifest)
     except OSError as exc:
         raise AlsegUsageError(f"cannot read {exc.filename} ({exc.strerror}): check the file's permissions") from exc
-    images, masks = load_or_build(
+    images, masks, warnings = load_or_build(
         cache_dir=Path(cache_dir) if cache_dir is not None else None,
         dataset=name,
         image_size=image_size,
         fingerprint=fingerprint,
         ids=ids,
-        build=lambda: decode_pairs(pairs, image_size, progress),
+        build=lambda: decode_pairs(pairs, image_size, progress, root),
     )
-    return ids, readonly(images), readonly(masks), fingerprint
+    return ids, readonly(images), readonly(masks), fingerprint, warnings
 
 
 def add_split_to_manifest(manifest: dict[str, str], root: Path, split_path: Path | None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Report: compute_*(df) -> DataFrame, render_*(data, ax), and write_report for the files."""
+"""Report: load run files (load), compute frames once (bundle), build tables once (tables), write and print them."""
 
 from __future__ import annotations
 
@@ -12,22 +12,24 @@ from alseg.report.compute import (
     compute_ceiling,
     compute_curves,
     compute_label_efficiency,
-    compute_overlap,
-    compute_picked_uncertainty,
-    compute_times,
-    jaccard,
     strategy_order,
 )
 from alseg.report.figures import render_curves, render_overlap, render_penalty
+from alseg.report.load import load_experiment, load_experiments, merge_protocols, report_experiments
+from alseg.report.selection import compute_overlap, compute_picked_uncertainty, compute_times, jaccard
 from alseg.report.stats import compute_paired_tests, compute_penalty_matrix, compute_variant_tests, variant_base
-from alseg.report.write import ReportFiles, merge_protocols, render_terminal, write_report
+from alseg.report.tables import Leaderboard, build_leaderboard
+from alseg.report.terminal import render_terminal, terminal_table
+from alseg.report.write import ReportFiles, write_files, write_report
 
 __all__ = [
     "METRICS",
+    "Leaderboard",
     "Metric",
     "ReportData",
     "ReportFiles",
     "aubc",
+    "build_leaderboard",
     "compute_aubc",
     "compute_aubc_per_seed",
     "compute_ceiling",
@@ -42,12 +44,17 @@ __all__ = [
     "compute_times",
     "compute_variant_tests",
     "jaccard",
+    "load_experiment",
+    "load_experiments",
     "merge_protocols",
     "render_curves",
     "render_overlap",
     "render_penalty",
     "render_terminal",
+    "report_experiments",
     "strategy_order",
+    "terminal_table",
     "variant_base",
+    "write_files",
     "write_report",
 ]

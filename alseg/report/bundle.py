@@ -1,4 +1,4 @@
-"""Everything a report shows, computed once from the round table so all outputs agree."""
+"""Everything a report shows, computed once from the round table so that every file and view agrees."""
 
 from __future__ import annotations
 
@@ -14,12 +14,10 @@ from alseg.report.compute import (
     compute_ceiling,
     compute_curves,
     compute_label_efficiency,
-    compute_overlap,
-    compute_picked_uncertainty,
-    compute_times,
     get_metric,
     strategy_order,
 )
+from alseg.report.selection import compute_overlap, compute_picked_uncertainty, compute_times
 from alseg.report.stats import compute_paired_tests, compute_penalty_matrix, compute_variant_tests
 
 

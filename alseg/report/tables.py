@@ -1,9 +1,9 @@
-"""Leaderboard tables (cells, Markdown, LaTeX, CSV) built from one ReportData."""
+"""The report's tables as cells, built once from one ReportData into a Leaderboard that every view shares."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -16,11 +16,8 @@ from alseg.report.format import (
     fmt_mean_std,
     fmt_num,
     fmt_p,
-    latex_table,
-    markdown_table,
     stars,
 )
-from alseg.report.stats import VARIANT_COLUMNS
 
 Table = tuple[list[str], list[list[Cell]]]
 
@@ -223,123 +220,45 @@ def legend(data: ReportData) -> str:
     return " ".join(parts)
 
 
-def flatten_protocol(protocol: Mapping[str, object], prefix: str = "") -> dict[str, object]:
-    """Nested settings as one level with dotted keys, in the given order."""
-    out: dict[str, object] = {}
-    for key, value in protocol.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_protocol(value, name + "."))
-        else:
-            out[name] = value
-    return out
+@dataclass(frozen=True)
+class Leaderboard:
+    """Every table of one report, built once: the Markdown, LaTeX and terminal views all read these."""
+
+    data: ReportData
+    main: Table  # the leaderboard at every budget
+    final: Table  # the same at the final budget only (the terminal's view)
+    metrics: dict[str, Table]  # mIoU and IoU by labeled images, where the rounds have them
+    times: Table
+    variants: Table
+    penalty: Table
+    overlap: Table
+    picked: Table
+    failed: list[str]
+    legend: str
 
 
-def _protocol_md(protocol: Mapping[str, object]) -> str:
-    """Protocol settings as a Markdown bullet list."""
-
-    def show(v: object) -> str:
-        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-
-    return "".join(f"- `{k}`: {show(v)}\n" for k, v in flatten_protocol(protocol).items())
-
-
-def markdown_report(
-    data: ReportData,
-    title: str,
-    protocol: Mapping[str, object] | None = None,
-    figures: Sequence[tuple[str, str]] = (),
-) -> str:
-    """The whole leaderboard.md text: tables, notes, figures (relative links), protocol."""
-    md = lambda t: markdown_table(*t)  # noqa: E731
-    out = [f"# {title}\n"]
-    if data.dataset:
-        out.append(f"Dataset: `{data.dataset}` · strategies: {len(data.order)}\n")
-    out += ["## Leaderboard\n", md(main_table(data)), legend(data) + "\n"]
-    failed = failed_lines(data)
-    if failed:
-        out.append("Runs left out of the numbers (failed, interrupted or still running):\n\n"
-                   + "".join(f"- {line}\n" for line in failed))
-    for name, path in figures:
-        out.append(f"![{name}]({path})\n")
-    for m in ("miou", "iou"):
-        if m in data.aubc:
-            out += [f"## {METRICS[m].label} by labeled images\n", md(metric_table(data, m))]
-    out += [
-        "## Time per round\n",
-        md(times_table(data)),
-        "Pool pass and selection are averaged over rounds that ended in a selection.\n",
-    ]
-    variants = variants_table(data)
-    if variants[1]:
-        out += [
-            "## Variants against their base strategy\n",
-            md(variants),
-            "Δ AUBC: mean over paired seeds of the variant's AUBC minus its base strategy's (negative ="
-            " the variant is worse); p: the same seed-paired test as 'p vs Random'. For ablations this"
-            " says whether removing a component costs more than the seed-to-seed spread.\n",
-        ]
-    if len(data.penalty) > 1:
-        out += [
-            "## Pairwise penalty matrix\n",
-            md(penalty_table(data)),
-            f"Entry (i, j): share of labeled counts (rounds ≥ 1; round 0 is shared) at which"
-            f" i beats j on {METRICS[data.metric].label} (two-sided one-sample t-test on"
-            " seed-paired differences, p < 0.05, mean > 0; BADGE).\n",
-        ]
-    if len(data.overlap):
-        out += [
-            "## Overlap of selections\n",
-            md(overlap_table(data)),
-            "Mean over seeds of the Jaccard index of the two strategies' picks.\n",
-        ]
-    if len(data.picked):
-        out += ["## Predictive entropy of picked images\n", md(picked_table(data))]
-    if protocol:
-        out += ["## Protocol\n", _protocol_md(protocol)]
-    return "\n".join(out)
+def final_view(table: Table, data: ReportData) -> Table:
+    """The main table without the metric columns of budgets before the final one."""
+    label = METRICS[data.metric].label
+    earlier = {f"{label}@{n}" for n in data.budgets[:-1]}
+    headers, rows = table
+    keep = [i for i, h in enumerate(headers) if h not in earlier]
+    return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
-def latex_report(data: ReportData) -> str:
-    """leaderboard.tex: the main table and the mIoU table as booktabs tables."""
-    name = METRICS[data.metric].label
-    parts = [
-        latex_table(*main_table(data), f"Leaderboard ({name}, mean ± std over seeds)", "tab:leaderboard")
-    ]
-    if "miou" in data.aubc:
-        parts.append(latex_table(*metric_table(data, "miou"), "mIoU by labeled images", "tab:miou"))
-    variants = variants_table(data)
-    if variants[1]:
-        parts.append(latex_table(*variants, "Variants against their base strategy (AUBC)", "tab:variants"))
-    return "\n".join(parts)
-
-
-def _csv(frame: pd.DataFrame) -> str:
-    """Deterministic CSV text (6 significant digits, Unix newlines)."""
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
-    return buf.getvalue()
-
-
-def leaderboard_csv(data: ReportData) -> str:
-    """leaderboard.csv: one row per strategy and labeled count (the ceiling as 'full')."""
-    frames = [f for f in (data.curves, data.ceiling) if len(f)]
-    frame = pd.concat(frames, ignore_index=True) if frames else data.curves
-    return _csv(frame.reindex(columns=data.curves.columns))
-
-
-def aubc_csv(data: ReportData) -> str:
-    """aubc.csv: one row per strategy and metric: AUBC, rank, the test vs Random and, for a variant, vs its base."""
-    frames = []
-    for m, a in data.aubc.items():
-        t = data.tests.get(m, pd.DataFrame(columns=["strategy"]))
-        v = data.variants.get(m, pd.DataFrame(columns=VARIANT_COLUMNS))
-        v = v.rename(columns={c: f"{c}_vs_base" for c in ("n_pairs", "test", "mean_diff", "p_value")})
-        frames.append(a.merge(t, on="strategy", how="left").merge(v, on="strategy", how="left"))
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return _csv(frame)
-
-
-def overlap_csv(data: ReportData) -> str:
-    """overlap.csv: mean Jaccard per pair of strategies and round."""
-    return _csv(data.overlap)
+def build_leaderboard(data: ReportData) -> Leaderboard:
+    """Build every table of a report from its computed frames, once."""
+    main = main_table(data)
+    return Leaderboard(
+        data=data,
+        main=main,
+        final=final_view(main, data),
+        metrics={m: metric_table(data, m) for m in ("miou", "iou") if m in data.aubc},
+        times=times_table(data),
+        variants=variants_table(data),
+        penalty=penalty_table(data),
+        overlap=overlap_table(data),
+        picked=picked_table(data),
+        failed=failed_lines(data),
+        legend=legend(data),
+    )

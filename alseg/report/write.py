@@ -1,4 +1,4 @@
-"""Write the report files atomically, render the terminal leaderboard, merge protocols."""
+"""Write a report's files atomically: the text files and the figures of one Leaderboard."""
 
 from __future__ import annotations
 
@@ -7,30 +7,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from rich.table import Table
-from rich.text import Text
 
-from alseg.errors import AlsegUsageError
 from alseg.report import figures as fig
 from alseg.report.bundle import ReportData, compute_report
-from alseg.report.compute import METRICS, REFERENCE
+from alseg.report.compute import REFERENCE
+from alseg.report.documents import aubc_csv, latex_report, leaderboard_csv, markdown_report, overlap_csv
 from alseg.report.stats import variant_base
-from alseg.report.tables import (
-    aubc_csv,
-    failed_lines,
-    flatten_protocol,
-    latex_report,
-    leaderboard_csv,
-    main_table,
-    markdown_report,
-    overlap_csv,
-)
+from alseg.report.tables import Leaderboard, build_leaderboard
 from alseg.store import atomic_write_bytes
 
 
 @dataclass(frozen=True)
 class ReportFiles:
-    """Paths of everything write_report wrote (figures only where there was data to draw)."""
+    """Paths of everything write_files wrote (figures only where there was data to draw)."""
 
     markdown: Path
     csv: Path
@@ -91,6 +80,35 @@ def _figures(data: ReportData) -> dict[str, bytes]:
     return out
 
 
+CAPTIONS = {
+    "curves_dice.png": "Dice curves",
+    "curves_miou.png": "mIoU curves",
+    "ablation_dice.png": "Dice curves of the variants (ablations) and their base",
+    "ablation_miou.png": "mIoU curves of the variants (ablations) and their base",
+    "penalty.png": "Penalty matrix",
+    "overlap.png": "Selection overlap",
+}
+
+
+def write_files(
+    board: Leaderboard, out_dir: Path, title: str = "alseg leaderboard", protocol: Mapping | None = None
+) -> ReportFiles:
+    """Write the figures, then leaderboard.{md,csv,tex}, aubc.csv and overlap.csv, all from one Leaderboard."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = _figures(board.data)
+    links = [(CAPTIONS[name], name) for name in pngs]
+    paths = [atomic_write(out_dir / name, blob) for name, blob in pngs.items()]
+    return ReportFiles(
+        markdown=atomic_write(out_dir / "leaderboard.md", markdown_report(board, title, protocol, links)),
+        csv=atomic_write(out_dir / "leaderboard.csv", leaderboard_csv(board)),
+        latex=atomic_write(out_dir / "leaderboard.tex", latex_report(board)),
+        aubc_csv=atomic_write(out_dir / "aubc.csv", aubc_csv(board)),
+        overlap_csv=atomic_write(out_dir / "overlap.csv", overlap_csv(board)),
+        figures=tuple(paths),
+    )
+
+
 def write_report(
     df: pd.DataFrame,
     out_dir: Path,
@@ -101,84 +119,6 @@ def write_report(
     metric: str = "dice",
     order: Sequence[str] | None = None,
 ) -> ReportFiles:
-    """Compute everything once and write leaderboard.{md,csv,tex}, aubc.csv, overlap.csv, PNGs."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = compute_report(_with_order(df, order), runs, metric)
-    pngs = _figures(data)
-    captions = {
-        "curves_dice.png": "Dice curves",
-        "curves_miou.png": "mIoU curves",
-        "ablation_dice.png": "Dice curves of the variants (ablations) and their base",
-        "ablation_miou.png": "mIoU curves of the variants (ablations) and their base",
-        "penalty.png": "Penalty matrix",
-        "overlap.png": "Selection overlap",
-    }
-    links = [(captions[name], name) for name in pngs]
-    paths = []
-    for name, blob in pngs.items():
-        paths.append(atomic_write(out_dir / name, blob))
-    return ReportFiles(
-        markdown=atomic_write(out_dir / "leaderboard.md", markdown_report(data, title, protocol, links)),
-        csv=atomic_write(out_dir / "leaderboard.csv", leaderboard_csv(data)),
-        latex=atomic_write(out_dir / "leaderboard.tex", latex_report(data)),
-        aubc_csv=atomic_write(out_dir / "aubc.csv", aubc_csv(data)),
-        overlap_csv=atomic_write(out_dir / "overlap.csv", overlap_csv(data)),
-        figures=tuple(paths),
-    )
-
-
-def render_terminal(df: pd.DataFrame, runs: pd.DataFrame | None = None, metric: str = "dice") -> Table:
-    """The leaderboard as a rich Table: final-budget metric, best in bold green, * / ** vs Random."""
-    data = compute_report(df, runs, metric)
-    headers, rows = main_table(data, budgets="final")
-    table = Table(
-        title=f"alseg leaderboard — {data.dataset or 'results'} ({METRICS[metric].label})",
-        title_justify="left",
-    )
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*[Text(c.text, style="bold green" if c.best else "") for c in row])
-    notes = ["* p<0.05, ** p<0.01 vs Random (paired by seed on AUBC); bold green = best in column"]
-    notes += failed_lines(data)
-    table.caption = "\n".join(notes)
-    table.caption_justify = "left"
-    return table
-
-
-_MISSING = "<missing>"
-
-
-def merge_protocols(protocols: Mapping[str, Mapping], ignore: Sequence[str] = ()) -> dict:
-    """The common (flattened, dotted keys) protocol of experiments; refuse when settings differ.
-
-    `ignore` names settings allowed to differ (e.g. "seeds"); their merged value is
-    {experiment: value}. Any other difference raises AlsegUsageError naming every differing
-    setting and its value in each experiment.
-    """
-    if not protocols:
-        return {}
-    flat = {str(exp): flatten_protocol(p) for exp, p in protocols.items()}
-    exps = sorted(flat)
-    keys = list(dict.fromkeys(k for e in exps for k in flat[e]))
-    merged: dict[str, object] = {}
-    problems = []
-    for key in keys:
-        values = {e: flat[e].get(key, _MISSING) for e in exps}
-        if all(v == values[exps[0]] for v in values.values()):
-            merged[key] = values[exps[0]]
-        elif key in ignore:
-            merged[key] = values
-        else:
-            shown = ", ".join(
-                f"{e}={values[e]!r}" if values[e] != _MISSING else f"{e}={_MISSING}" for e in exps
-            )
-            problems.append(f"'{key}' ({shown})")
-    if problems:
-        raise AlsegUsageError(
-            "cannot merge experiments with different protocols: "
-            + "; ".join(problems)
-            + ". Rerun them with matching settings or report them separately."
-        )
-    return merged
+    """Compute the report of a round table and write its files (write_files when a Leaderboard exists)."""
+    board = build_leaderboard(compute_report(_with_order(df, order), runs, metric))
+    return write_files(board, out_dir, title, protocol)

@@ -14,29 +14,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from alseg.models import SegModel
-from alseg.strategies.base import SelectionContext, Strategy, check_scores
-from alseg.strategies.scores import tta_variance
-from alseg.strategies.selection import mmd_greedy, top_k, unit_normalise
-from alseg.train import to_tensor
+from alseg.api import (
+    SelectionContext,
+    Strategy,
+    check_scores,
+    mmd_greedy,
+    require_choice,
+    require_int,
+    require_number,
+    top_k,
+    tta_variance,
+    unit_normalise,
+)
 
 VIEWS = ("tta", "mcdropout", "ensemble")
-
-
-@torch.no_grad()
-def prediction_variance(models: list[SegModel], images: np.ndarray, idx: np.ndarray, batch_size: int,
-                        device: torch.device, mc_dropout: bool = False, passes: int = 1) -> np.ndarray:
-    """Per image, the pixel-mean variance of foreground probabilities over models × passes."""
-    for m in models:
-        m.eval()
-    out = []
-    for start in range(0, len(idx), batch_size):
-        x = to_tensor(images, idx[start : start + batch_size], device)
-        probs = [torch.sigmoid(m(x, mc_dropout=mc_dropout).logits.float()) for m in models for _ in range(passes)]
-        out.append(tta_variance(torch.stack(probs)).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
 
 
 class AsaStrategy(Strategy):
@@ -45,32 +37,27 @@ class AsaStrategy(Strategy):
     name = "asa"
     description = "ASA re-implementation: top uncertain (TTA variance), then greedy MMD distribution matching"
     label = "ASA (re-impl.)"
-    needs = frozenset({"tta_variance", "embedding"})
-    needs_labeled = frozenset({"embedding"})
+    needs = frozenset({"tta_variance", "embedding", "labeled:embedding"})
 
     def __init__(self, views: str = "tta", passes: int = 8, candidates: float = 2.0) -> None:
-        if views not in VIEWS:
-            raise ValueError(f"views must be one of {', '.join(VIEWS)}, got {views!r}")
-        if passes < 2:
-            raise ValueError("passes must be at least 2 (a variance needs two predictions)")
-        if candidates < 1:
-            raise ValueError("candidates must be at least 1 (a multiple of the budget)")
-        self.views, self.passes, self.candidates = views, passes, candidates
-        # Only the TTA variant uses the pool pass's tta_variance; the others run their own passes.
-        self.needs = frozenset({"embedding", "tta_variance"} if views == "tta" else {"embedding"})
-        self.needs_model = views != "tta"
+        self.views = require_choice("views", views, VIEWS, "where the K predictions come from")
+        self.passes = require_int("passes", passes, low=2, why="a variance needs two predictions")
+        self.candidates = require_number("candidates", candidates, low=1, why="a multiple of the budget")
+
+    def declared_needs(self) -> frozenset[str]:
+        """TTA reads the pool pass's tta_variance; MC dropout runs the model, an ensemble trains members."""
+        if self.views == "tta":
+            return type(self).needs
+        return frozenset({"embedding", "labeled:embedding", "model" if self.views == "mcdropout" else "ensemble"})
 
     def uncertainty(self, ctx: SelectionContext) -> np.ndarray:
         """u(x): TTA variance from the pool pass, or variance over MC-dropout passes / ensemble members."""
         if self.views == "tta":
             return ctx.signals["tta_variance"]
-        assert ctx.model is not None and ctx.images is not None and ctx.device is not None
         if self.views == "mcdropout":
-            return prediction_variance([ctx.model], ctx.images, ctx.pool, ctx.batch_size, ctx.device,
-                                       mc_dropout=True, passes=self.passes)
-        assert ctx.train_member is not None
+            return ctx.predict_scores(ctx.pool, tta_variance, mc_dropout=True, passes=self.passes)
         members = [ctx.train_member(k) for k in range(self.passes)]
-        return prediction_variance(members, ctx.images, ctx.pool, ctx.batch_size, ctx.device)
+        return ctx.predict_scores(ctx.pool, tta_variance, models=members)
 
     def selection_scores(self, ctx: SelectionContext) -> np.ndarray:
         return check_scores(self.name, self.uncertainty(ctx), "uncertainty scores")

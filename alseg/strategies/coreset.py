@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alseg.strategies.base import SelectionContext, Strategy
-from alseg.strategies.selection import k_center_greedy
+from alseg.api import SelectionContext, Strategy, k_center_greedy
 
 
 class CoresetStrategy(Strategy):
@@ -18,8 +17,7 @@ class CoresetStrategy(Strategy):
     name = "coreset"
     description = "k-center greedy on encoder embeddings (Sener & Savarese 2018)"
     label = "Coreset"
-    needs = frozenset({"embedding"})
-    needs_labeled = frozenset({"embedding"})
+    needs = frozenset({"embedding", "labeled:embedding"})
 
     def select(self, ctx: SelectionContext, budget: int) -> Sequence[int]:
         """Farthest-first traversal starting from the labeled set's embeddings."""

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from alseg.strategies.base import SelectionContext, Strategy, check_scores
-from alseg.strategies.selection import top_k
+from alseg.api import SelectionContext, Strategy, check_scores, require_choice, top_k
 
 AGGREGATES = ("mean", "sum", "max")
 
@@ -21,14 +20,19 @@ class EntropyStrategy(Strategy):
     needs = frozenset({"entropy"})
 
     def __init__(self, aggregate: str = "mean") -> None:
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}")
-        self.aggregate = aggregate
+        self.aggregate = require_choice("aggregate", aggregate, AGGREGATES, "the reduction over pixels")
+
+    @property
+    def signal(self) -> str:
+        """The pool signal key of the chosen reduction: 'entropy' (mean), 'entropy:sum' or 'entropy:max'."""
+        return "entropy" if self.aggregate == "mean" else f"entropy:{self.aggregate}"
+
+    def declared_needs(self) -> frozenset[str]:
+        return frozenset({self.signal})
 
     def selection_scores(self, ctx: SelectionContext) -> np.ndarray:
         """Per-image entropy reduced over pixels by `aggregate` (sum ranks like mean at a fixed size)."""
-        key = "entropy" if self.aggregate == "mean" else f"entropy.{self.aggregate}"
-        return check_scores(self.name, ctx.signals[key], "entropy scores")
+        return check_scores(self.name, ctx.signals[self.signal], "entropy scores")
 
     def select(self, ctx: SelectionContext, budget: int) -> Sequence[int]:
         """The most uncertain images, ties to the lowest id."""

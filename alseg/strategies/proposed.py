@@ -13,10 +13,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from alseg.models import ForwardOutput
-from alseg.strategies.base import SelectionContext, Strategy, check_scores
-from alseg.strategies.scores import discrepancy_loss, fg_bg_similarity, similarity_weight
-from alseg.strategies.selection import nearest_to_centroids, top_k, weighted_kmeans
+from alseg.api import (
+    ForwardOutput,
+    SelectionContext,
+    Strategy,
+    check_scores,
+    discrepancy_loss,
+    fg_bg_similarity,
+    nearest_to_centroids,
+    require_bool,
+    require_choice,
+    require_number,
+    similarity_weight,
+    top_k,
+    weighted_kmeans,
+)
+
+WEIGHTS = ("shift", "clip")
 
 
 class ProposedStrategy(Strategy):
@@ -28,27 +41,42 @@ class ProposedStrategy(Strategy):
     name = "proposed"
     description = "uncertainty-weighted k-means + feature discrepancy learning (Huang et al., the paper)"
     label = "Proposed (UWC+FDL)"
-    needs = frozenset({"fg_bg_similarity", "embedding"})
+    needs = frozenset({"fg_bg_similarity", "embedding", "unlabeled_loss"})
 
     def __init__(self, uncertainty: bool = True, clustering: bool = True, discrepancy: bool = True,
                  lam: float = 0.1, delta: float = 0.2, weight: str = "shift", tol: float = 1e-4) -> None:
-        similarity_weight(np.zeros(1), weight)  # raises ValueError naming the valid mappings
-        for key, value in (("uncertainty", uncertainty), ("clustering", clustering), ("discrepancy", discrepancy)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{key} must be true or false, got {value!r}")
+        self.uncertainty = require_bool("uncertainty", uncertainty, "weight k-means by I(x)")
+        self.clustering = require_bool("clustering", clustering, "k-means, else the top-I images")
+        self.discrepancy = require_bool("discrepancy", discrepancy, "add the loss of Eq. 5 in training")
         if not (uncertainty or clustering):
             raise ValueError("uncertainty=false and clustering=false together leave no selection rule")
-        self.uncertainty, self.clustering, self.discrepancy = uncertainty, clustering, discrepancy
-        self.lam, self.delta, self.weight, self.tol = lam, delta, weight, tol
-        self.trains_on_unlabeled = discrepancy
+        self.lam = require_number("lam", lam, low=0, why="λ weighs the discrepancy loss; a negative λ rewards "
+                                  "similar foreground and background features")
+        self.delta = require_number("delta", delta, low=-1, high=1, high_open=True,
+                                    why="δ is a margin on cos(F1, F0) ∈ [-1, 1]; at δ >= 1 the loss is always 0")
+        self.weight = require_choice("weight", weight, WEIGHTS, "how I(x) becomes a non-negative k-means weight")
+        self.tol = require_number("tol", tol, low=0, high=1, low_open=True, high_open=True,
+                                  why="the relative centroid shift at which k-means stops")
+
+    def declared_needs(self) -> frozenset[str]:
+        """F(x) for clustering, I(x) for weights or top-I, the unlabeled loss for FDL."""
+        needs = {"embedding"} if self.clustering else set()
+        if self.uncertainty or not self.clustering:
+            needs.add("fg_bg_similarity")
+        if self.discrepancy:
+            needs.add("unlabeled_loss")
+        return frozenset(needs)
+
+    def similarity(self, ctx: SelectionContext) -> np.ndarray:
+        """I(x) = cos(F1(x), F0(x)) per pool image (Eq. 2), refused when not finite."""
+        return check_scores(self.name, ctx.signals["fg_bg_similarity"], "foreground/background similarities")
 
     def select(self, ctx: SelectionContext, budget: int) -> Sequence[int]:
         """Cluster centres of the I-weighted k-means (or the top-I images without clustering)."""
-        cos = check_scores(self.name, ctx.signals["fg_bg_similarity"], "foreground/background similarities")
         if not self.clustering:
-            return ctx.pool[top_k(cos, budget)]
+            return ctx.pool[top_k(self.similarity(ctx), budget)]
         emb = ctx.signals["embedding"]
-        weights = similarity_weight(cos, self.weight) if self.uncertainty else None
+        weights = similarity_weight(self.similarity(ctx), self.weight) if self.uncertainty else None
         if weights is not None and not np.any(weights > 0):
             weights = None  # every image equally (un)certain: plain k-means is the weighted one
         km = weighted_kmeans(emb, budget, weights, seed=int(ctx.rng.integers(2**32)), tol=self.tol)

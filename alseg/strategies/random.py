@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alseg.strategies.base import SelectionContext, Strategy
+from alseg.api import SelectionContext, Strategy
 
 
 class RandomStrategy(Strategy):

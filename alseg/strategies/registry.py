@@ -16,10 +16,15 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from alseg.errors import AlsegUsageError
-from alseg.strategies.base import POOL_SIGNALS, Strategy
+from alseg.strategies.base import Strategy, StrategyContractError
+from alseg.strategies.needs import class_needs, needs_of
 
 GROUP = "alseg.strategies"
 DISABLE_ENV = "ALSEG_DISABLE_PLUGINS"
+#: Words the CLI and the store give a meaning of their own: `--strategies all`, the ceiling run `full`.
+RESERVED_NAMES = frozenset({"all", "full"})
+#: A strategy name: a letter or digit, then letters, digits, '_', '.', '-' (a folder name, no pattern characters).
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _PATTERN = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]+$")
 
@@ -40,22 +45,56 @@ class StrategyEntry:
         return self.cls is None
 
 
-def _load(ep: EntryPoint) -> StrategyEntry:
-    """Load one entry point; any failure becomes a broken entry with a one-line error."""
+def _one_line(err: Exception) -> str:
+    return f"{type(err).__name__}: {err}".splitlines()[0][:300]
+
+
+def check_strategy_class(cls: object, entry_name: str) -> None:
+    """Raise (TypeError, StrategyContractError) unless `cls` is a Strategy registered under its own name."""
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise TypeError(f"{cls!r} is not a subclass of alseg.api.Strategy")
+    if cls.name != entry_name:
+        raise StrategyContractError(
+            f"entry point '{entry_name}' loads {cls.__module__}.{cls.__qualname__}, whose name is '{cls.name}'; "
+            "the entry-point name must equal the class's `name` (rename one of them)")
+    class_needs(cls)
+
+
+def name_problem(name: str, builtin_names: frozenset[str]) -> str | None:
+    """Why a plugin may not register `name` (reserved, taken by a built-in, not a valid name), or None."""
+    if name.lower() in RESERVED_NAMES:
+        return (f"the name '{name}' is reserved ({', '.join(sorted(RESERVED_NAMES))} mean something else to "
+                "`--strategies` and the run store); rename the entry point and the class's `name`")
+    taken = next((b for b in sorted(builtin_names) if b.lower() == name.lower()), None)
+    if taken is not None:
+        return (f"the name '{name}' is taken by alseg's built-in '{taken}' (names are compared without case: run "
+                "folders must not clash); rename the entry point and the class's `name`")
+    if not _NAME.match(name):
+        return (f"'{name}' is not a valid strategy name: use a letter or digit, then letters, digits, '_', '.' or "
+                "'-' (it becomes a folder name and must not look like a pattern)")
+    return None
+
+
+def _provider(ep: EntryPoint) -> tuple[str, bool]:
     dist = getattr(ep, "dist", None)
     provider = f"{dist.name}=={dist.version}" if dist is not None else "unknown"
-    builtin = dist is not None and dist.name == "alseg"
+    return provider, dist is not None and dist.name == "alseg"
+
+
+def _load(ep: EntryPoint) -> StrategyEntry:
+    """Load one entry point; any failure becomes a broken entry with a one-line error."""
+    provider, builtin = _provider(ep)
     try:
         cls = ep.load()
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise TypeError(f"{ep.value} is not a subclass of alseg.strategies.Strategy")
-        unknown = set(cls.needs) - POOL_SIGNALS
-        if unknown:
-            raise TypeError(f"needs unknown signals {sorted(unknown)}; known: {sorted(POOL_SIGNALS)}")
+        check_strategy_class(cls, ep.name)
     except Exception as err:  # a plugin may fail in any way; it must never stop the built-ins
-        msg = f"{type(err).__name__}: {err}".splitlines()[0][:200]
-        return StrategyEntry(ep.name, ep.value, provider, builtin, None, msg)
+        return StrategyEntry(ep.name, ep.value, provider, builtin, None, _one_line(err))
     return StrategyEntry(ep.name, ep.value, provider, builtin, cls)
+
+
+def _broken(ep: EntryPoint, error: str) -> StrategyEntry:
+    provider, builtin = _provider(ep)
+    return StrategyEntry(ep.name, ep.value, provider, builtin, None, error)
 
 
 def plugins_disabled() -> bool:
@@ -63,16 +102,37 @@ def plugins_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _key(name: str, ep: EntryPoint, found: dict[str, StrategyEntry]) -> str:
+    """Where a refused entry is listed: its name, or 'name@distribution' when the name is already listed."""
+    return name if name not in found else f"{name}@{getattr(ep.dist, 'name', 'unknown')}"
+
+
 def discover(plugins: bool = True) -> dict[str, StrategyEntry]:
-    """All registered strategies by name, built-ins first; third-party ones unless plugins are off."""
+    """All registered strategies by name, built-ins first; third-party ones unless plugins are off.
+
+    A plugin that cannot be used is listed as broken with the reason and never stops the others:
+    it fails to import or to meet the contract, its name is reserved or a built-in's (then it is
+    listed as 'name@distribution'), or two distributions register the same name (both broken).
+    """
     plugins = plugins and not plugins_disabled()
     found: dict[str, StrategyEntry] = {}
     eps = sorted(entry_points(group=GROUP), key=lambda e: (getattr(e.dist, "name", "") != "alseg", e.name))
+    builtin_names = frozenset(ep.name for ep in eps if _provider(ep)[1])
     for ep in eps:
-        builtin = getattr(ep.dist, "name", None) == "alseg"
-        if ep.name in found or (not builtin and not plugins):
+        builtin = _provider(ep)[1]
+        if not builtin and not plugins:
             continue
-        found[ep.name] = _load(ep)
+        problem = None if builtin else name_problem(ep.name, builtin_names)
+        if problem is not None:
+            found[_key(ep.name, ep, found)] = _broken(ep, problem)
+        elif ep.name in found:  # a second plugin distribution with the same name: neither is chosen silently
+            first = found[ep.name]
+            clash = (f"the name '{ep.name}' is registered by both {first.provider} and {_provider(ep)[0]}; "
+                     "uninstall one of them")
+            found[ep.name] = StrategyEntry(first.name, first.target, first.provider, first.builtin, None, clash)
+            found[_key(ep.name, ep, found)] = _broken(ep, clash)
+        else:
+            found[ep.name] = _load(ep)
     if not any(e.builtin for e in found.values()):
         raise AlsegUsageError(
             "no built-in strategies are registered: alseg's entry points are missing. "
@@ -188,8 +248,31 @@ def _same(value: Any, default: Any) -> bool:
     return type(value) is type(default) and value == default
 
 
+def effective_params(cls: type[Strategy], params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that differ from the constructor's defaults, sorted by key (unknown keys kept)."""
+    defaults = constructor_defaults(cls)
+    return {k: v for k, v in sorted(params.items()) if k not in defaults or not _same(v, defaults[k])}
+
+
+def canonical_run_name(cls: type[Strategy], params: dict[str, Any]) -> str:
+    """The one name of a strategy with parameters: `name(k=v,...)`, keys sorted, defaults left out.
+
+    It keys the run files and the leaderboard, and it is the conformance kit's test id.
+    """
+    effective = effective_params(cls, params)
+    if not effective:
+        return cls.name
+    return cls.name + "(" + ",".join(f"{k}={render_value(v)}" for k, v in effective.items()) + ")"
+
+
+def run_name_of(strategy: Strategy) -> str:
+    """canonical_run_name of an instance, from the constructor parameters it stores."""
+    cls = type(strategy)
+    return canonical_run_name(cls, {k: getattr(strategy, k) for k in constructor_defaults(cls) if hasattr(strategy, k)})
+
+
 def make_spec(entry: StrategyEntry, params: dict[str, Any]) -> StrategySpec:
-    """Validate parameters against the constructor and build the canonical run name."""
+    """Validate parameters against the constructor and the needs they imply; build the canonical run name."""
     if entry.cls is None:
         raise AlsegUsageError(f"strategy '{entry.name}' from {entry.provider} failed to load: {entry.error}")
     defaults = constructor_defaults(entry.cls)
@@ -199,15 +282,16 @@ def make_spec(entry: StrategyEntry, params: dict[str, Any]) -> StrategySpec:
         raise AlsegUsageError(
             f"unknown parameter {', '.join(repr(u) for u in unknown)} for strategy '{entry.name}'; valid: {valid}"
         )
-    effective = {k: v for k, v in sorted(params.items()) if not _same(v, defaults[k])}
     try:
-        entry.cls(**params)
+        instance = entry.cls(**params)
     except Exception as err:
         raise AlsegUsageError(f"strategy '{entry.name}' rejected its parameters {params}: {err}") from err
-    run_name = entry.name
-    if effective:
-        run_name += "(" + ",".join(f"{k}={render_value(v)}" for k, v in effective.items()) + ")"
-    return StrategySpec(run_name, entry.name, effective, entry.cls, entry.provider)
+    run_name = canonical_run_name(entry.cls, params)
+    try:
+        needs_of(instance)
+    except StrategyContractError as err:
+        raise AlsegUsageError(f"strategy '{run_name}' from {entry.provider}: {err}") from err
+    return StrategySpec(run_name, entry.name, effective_params(entry.cls, params), entry.cls, entry.provider)
 
 
 def resolve(text: str, registry: dict[str, StrategyEntry], exclude: str = "") -> list[StrategySpec]:

@@ -1,0 +1,86 @@
+"""The active-learning loop of one (dataset, strategy, seed) run: it yields round results, it writes nothing.
+
+Per round r: train on L_r (fine-tune from round r−1 or reset to the seed's initial weights), evaluate on
+the test split and, unless r is the last round, run the pool pass for the signals the strategy declared,
+let the strategy select and validate the selection. The loop never names a strategy. The caller (the
+runner) stores each result before asking for the next, so a run resumes from any stored round.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from alseg import __version__
+from alseg.events import Emit, EpochDone, Phase, RoundStarted
+from alseg.experiment import FULL_RUN, RunSetup, init_seed, initial_labeled, new_model, train_settings
+from alseg.models import SegModel
+from alseg.records import RoundRecord
+from alseg.round import RunPlan, run_round
+from alseg.seeding import derive_seed, torch_generator
+from alseg.train import evaluate, fit
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """A finished round: its record and the model trained in it (for the next round's fine-tuning)."""
+
+    record: RoundRecord
+    model: SegModel
+
+
+def labeled_after(plan: RunPlan, records: list[RoundRecord]) -> np.ndarray:
+    """The labeled set (dataset indices) for the round after the stored ones: L0 plus every selection."""
+    data = plan.setup.data
+    if not records:
+        return initial_labeled(data, plan.setup.cfg.initial, plan.seed)
+    index = {id_: i for i, id_ in enumerate(data.ids)}
+    ids = [i for rec in records for i in rec.added] + records[-1].selected
+    return np.sort(np.array([index[i] for i in ids], dtype=np.int64))
+
+
+def run_rounds(plan: RunPlan, records: list[RoundRecord], model: SegModel | None) -> Iterator[RoundResult]:
+    """Run the rounds after the stored `records`, starting from `model` (None: the seed's initial weights)."""
+    data, total = plan.setup.data, plan.setup.cfg.rounds + 1
+    index = {id_: i for i, id_ in enumerate(data.ids)}
+    labeled = labeled_after(plan, records)
+    previous = records[-1] if records else None
+    for r in range(len(records), total):
+        added = labeled if previous is None else np.array([index[i] for i in previous.selected], dtype=np.int64)
+        record, model = run_round(plan, r, labeled, model, np.sort(added))
+        yield RoundResult(record, model)
+        chosen = np.array([index[i] for i in record.selected], dtype=np.int64)
+        labeled = np.sort(np.concatenate([labeled, chosen]))
+        previous = record
+
+
+def full_supervision(setup: RunSetup, seed: int, emit: Emit) -> Iterator[RoundResult]:
+    """The ceiling: train once on the whole training pool from the seed's initial weights and evaluate.
+
+    Same recipe as the AL runs (loss, optimiser, batch size, learning rate); it trains for
+    `initial_epochs`, the epochs of a from-start round.
+    """
+    cfg, data = setup.cfg, setup.data
+    model = new_model(cfg, init_seed(data, seed), setup.device)
+    emit(RoundStarted(FULL_RUN, seed, 0, len(data.train), cfg.initial_epochs))
+    t0 = time.perf_counter()
+    torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))
+    fit(model, data.images, data.masks, data.train, train_settings(cfg, cfg.initial_epochs),
+        torch_generator(seed, data.name, "train", "full"), setup.device,
+        on_epoch=lambda epoch, loss: emit(EpochDone(epoch, loss)), where=f"full supervision seed {seed}")
+    t_train = time.perf_counter() - t0
+    emit(Phase("evaluate"))
+    t0 = time.perf_counter()
+    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, setup.device)
+    record = RoundRecord(
+        strategy=FULL_RUN, name=FULL_RUN, params={}, label="Full supervision", provider=f"alseg=={__version__}",
+        alseg_version=__version__, dataset=data.name, seed=seed, round=0, n_labeled=len(data.train),
+        **{k: round(v, 8) for k, v in metrics.items()}, added=[], selected=[], picked_entropy=None,
+        pool_entropy=None, t_train=round(t_train, 3), t_eval=round(time.perf_counter() - t0, 3), t_pool=0.0,
+        t_select=0.0,
+    )
+    yield RoundResult(record, model)

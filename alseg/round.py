@@ -1,0 +1,207 @@
+"""One round of one run: train on L_r, evaluate on the test split, then pool pass and selection.
+
+Nothing here writes to disk: `run_round` returns the round record and the trained model, and the
+runner decides what to store. What is computed follows from the strategy's declared needs only.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from alseg import __version__
+from alseg.errors import AlsegError
+from alseg.events import Emit, EpochDone, Phase, RoundStarted
+from alseg.experiment import RunSetup, init_seed, new_model, train_settings
+from alseg.models import SegModel
+from alseg.pool import pool_pass
+from alseg.records import RoundRecord, rounded
+from alseg.seeding import derive_seed, numpy_rng, torch_generator
+from alseg.strategies.base import Strategy, StrategyContractError, validate_selection
+from alseg.strategies.context import Predictor, SelectionContext
+from alseg.strategies.needs import Needs, needs_of
+from alseg.strategies.registry import StrategySpec
+from alseg.train import NonFiniteLossError, evaluate, fit
+
+DIAGNOSTIC_SIGNAL = "entropy"  # computed for every strategy so that picks can be compared (report)
+
+
+class SelectionTimeout(AlsegError):
+    """select() ran past --selection-timeout."""
+
+
+@dataclass
+class RunPlan:
+    """One (strategy, seed) run: its setup, the strategy instance and what it declared it needs."""
+
+    setup: RunSetup
+    spec: StrategySpec
+    seed: int
+    emit: Emit
+
+    def __post_init__(self) -> None:
+        self.strategy: Strategy = self.spec.build()
+        self.needs: Needs = needs_of(self.strategy)
+
+    @property
+    def where(self) -> str:
+        return f"{self.spec.run_name} seed {self.seed}"
+
+    def fresh_model(self) -> SegModel:
+        """The seed's initial weights (the same for every strategy of the seed)."""
+        return new_model(self.setup.cfg, init_seed(self.setup.data, self.seed), self.setup.device)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ids picked for the next round and what it cost."""
+
+    chosen: np.ndarray
+    t_pool: float = 0.0
+    t_select: float = 0.0
+    picked_entropy: float = float("nan")
+    pool_entropy: float = float("nan")
+
+
+@contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Raise SelectionTimeout in the main thread after `seconds` (0 = no limit).
+
+    The alarm re-fires every second (at most) until the block ends, and the block is failed afterwards
+    if it ever fired, so a strategy that catches the exception and carries on still ends as a timeout.
+    A strategy stuck inside one long C call (numpy, BLAS) is interrupted when that call returns.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def _alarm(signum: int, frame: Any) -> None:
+        nonlocal fired
+        fired = True
+        raise SelectionTimeout(f"{what} ran past --selection-timeout {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds, min(1.0, seconds))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    if fired:
+        raise SelectionTimeout(f"{what} ran past --selection-timeout {seconds:g} s (it caught the timeout "
+                               "and went on)")
+
+
+def train(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None) -> SegModel:
+    """Round r's training: fine-tune the previous model (or start from the seed's weights) on L_r."""
+    cfg, data = plan.setup.cfg, plan.setup.data
+    if model is None or cfg.train_mode == "reset":
+        model = plan.fresh_model()
+    epochs = cfg.initial_epochs if r == 0 else cfg.epochs
+    plan.emit(RoundStarted(plan.spec.run_name, plan.seed, r, len(labeled), epochs))
+    unlabeled_term = plan.needs.unlabeled_loss
+    torch.manual_seed(derive_seed(plan.seed, data.name, "torch", r))
+    fit(
+        model, data.images, data.masks, labeled,
+        train_settings(cfg, epochs),
+        torch_generator(plan.seed, data.name, "train", r), plan.setup.device,
+        extra_loss=plan.strategy.extra_loss if unlabeled_term else None,
+        unlabeled=np.setdiff1d(data.train, labeled) if unlabeled_term else None,
+        on_epoch=lambda epoch, loss: plan.emit(EpochDone(epoch, loss)), where=f"{plan.where}, round {r}",
+    )
+    return model
+
+
+def check_finite(plan: RunPlan, r: int, signals: dict[str, np.ndarray]) -> None:
+    """Non-finite pool signals mean the model diverged (not the strategy's fault): stop the run saying so."""
+    for key, value in signals.items():
+        bad = int(np.count_nonzero(~np.isfinite(value)))
+        if bad:
+            raise NonFiniteLossError(
+                f"{plan.where}, round {r}: the trained model gives non-finite outputs ({bad} NaN or infinite "
+                f"values of pool signal '{key}' over {len(value)} images): training diverged. Lower the "
+                "learning rate (--lr); finished rounds are kept (a new --lr needs a new --name)."
+            )
+
+
+def member_trainer(plan: RunPlan, labeled: np.ndarray, r: int) -> Callable[[int], SegModel]:
+    """A function that trains ensemble member k from scratch on the labeled set (seeded by member)."""
+    cfg, data, device = plan.setup.cfg, plan.setup.data, plan.setup.device
+
+    def train_member(k: int) -> SegModel:
+        seed = derive_seed(plan.seed, data.name, plan.spec.run_name, "member", k)
+        model = new_model(cfg, seed, device)
+        settings = train_settings(cfg, cfg.initial_epochs + r * cfg.epochs)
+        fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
+            where=f"{plan.where}, ensemble member {k}")
+        return model
+
+    return train_member
+
+
+def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray) -> Selection:
+    """Pool pass for the declared signals, then the strategy's selection, validated."""
+    cfg, data, device, needs = plan.setup.cfg, plan.setup.data, plan.setup.device, plan.needs
+    pool = np.setdiff1d(data.train, labeled)
+    budget = min(cfg.budget, len(pool))
+    plan.emit(Phase("pool pass"))
+    t0 = time.perf_counter()
+    signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size, device)
+    labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device)
+    t_pool = time.perf_counter() - t0
+    check_finite(plan, r, {**signals, **labeled_signals})
+    ctx = SelectionContext(
+        pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
+        rng=numpy_rng(plan.seed, data.name, plan.spec.run_name, "select", r), round=r,
+        predictor=Predictor(model, data.images, cfg.batch_size, device) if needs.model else None,
+        train_member=member_trainer(plan, labeled, r) if needs.ensemble else None,
+        strategy=plan.spec.run_name, needs=needs,
+    )
+    plan.emit(Phase("select"))
+    t0 = time.perf_counter()
+    with time_limit(cfg.selection_timeout, f"strategy '{plan.spec.run_name}' select() in round {r}"), \
+            torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(plan.seed, data.name, plan.spec.run_name, "select-torch", r))
+        chosen = plan.strategy.select(ctx, budget)
+    t_select = time.perf_counter() - t0
+    try:
+        chosen = validate_selection(plan.spec.run_name, chosen, pool, budget)
+    except StrategyContractError as err:
+        raise StrategyContractError(f"{plan.where}, round {r}: {err}") from None
+    entropy = signals[DIAGNOSTIC_SIGNAL]
+    picked = float(entropy[np.searchsorted(pool, chosen)].mean())
+    return Selection(chosen, t_pool, t_select, picked, float(entropy.mean()))
+
+
+def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None,
+              added: np.ndarray) -> tuple[RoundRecord, SegModel]:
+    """Train, evaluate, and (unless it is the last round) select; returns the record and the model."""
+    cfg, data = plan.setup.cfg, plan.setup.data
+    t0 = time.perf_counter()
+    model = train(plan, r, labeled, model)
+    t_train = time.perf_counter() - t0
+    plan.emit(Phase("evaluate"))
+    t0 = time.perf_counter()
+    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device)
+    t_eval = time.perf_counter() - t0
+    sel = select_next(plan, r, model, labeled) if r < cfg.rounds else Selection(np.array([], dtype=np.int64))
+    spec = plan.spec
+    record = RoundRecord(
+        strategy=spec.run_name, name=spec.name, params=dict(spec.params), label=spec.label, provider=spec.provider,
+        alseg_version=__version__, dataset=data.name, seed=plan.seed, round=r, n_labeled=len(labeled),
+        **{k: round(v, 8) for k, v in metrics.items()},
+        added=[data.ids[i] for i in added], selected=[data.ids[i] for i in sel.chosen],
+        picked_entropy=rounded(sel.picked_entropy), pool_entropy=rounded(sel.pool_entropy),
+        t_train=round(t_train, 3), t_eval=round(t_eval, 3), t_pool=round(sel.t_pool, 3),
+        t_select=round(sel.t_select, 3),
+    )
+    return record, model

@@ -132,7 +132,7 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
 
     `data` is an already loaded dataset (tests, notebooks); by default the config's dataset is loaded.
     """
-    from alseg.report.load import report_experiments
+    from alseg.report.load import NothingToReport, report_experiments
 
     debug = debug_mode() if debug is None else debug
     device = resolve_device(cfg.device)
@@ -160,7 +160,11 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
                     RunPlan(setup, spec, seed, emit), w), store, debug)
             emit(RunDone(name, seed, status.status, status.message))
             result.runs.append(status)
-        files, tables = report_experiments([cfg.experiment_dir], cfg.experiment_dir)
+        try:
+            files, tables = report_experiments([cfg.experiment_dir], cfg.experiment_dir)
+        except NothingToReport as err:  # every run failed before finishing: say so, the statuses are stored
+            emit(Note(f"{err}; the failed runs are listed above and in their status files"))
+            return result
     result.report_files = list(files)
     emit(ReportWritten(cfg.experiment_dir, tuple(files), tuple(tables)))
     return result

@@ -215,6 +215,7 @@ def strategies_cmd(
     no_plugins: Annotated[bool, typer.Option("--no-plugins", help="List built-ins only.")] = False,
 ) -> None:
     """List registered strategies: name, provider, the signals they need, status."""
+    from alseg.strategies.needs import class_needs
     from alseg.strategies.registry import discover, natural_key
 
     table = Table(title="alseg strategies (entry-point group alseg.strategies)")
@@ -225,7 +226,7 @@ def strategies_cmd(
         if e.cls is None:
             table.add_row(name, e.provider, "", "[red]broken[/]", f"[red]{e.error}[/]")
         else:
-            needs = ", ".join(sorted(e.cls.needs | {f"labeled:{s}" for s in e.cls.needs_labeled})) or "-"
+            needs = ", ".join(sorted(class_needs(e.cls).names)) or "-"
             table.add_row(name, e.provider, needs, "[green]ok[/]", e.cls.description)
     out.print(table)
 

@@ -63,8 +63,7 @@ class RichRenderer:
         elif isinstance(event, Note):
             p.console.print(f"[yellow]note:[/] {escape(event.text)}", highlight=False)
         elif isinstance(event, BenchPlanned):
-            p.console.print(f"strategies: {', '.join(event.strategies)}; seeds: {event.seeds}; "
-                            f"experiment: {event.experiment_dir}", highlight=False)
+            p.console.print(plan_line(event), highlight=False)
             self.runs = p.add_task("runs", total=len(event.runs))
             self.rounds = p.add_task("rounds", total=1)
             self.epochs = p.add_task("epochs", total=1)
@@ -96,6 +95,11 @@ class RichRenderer:
             self.report = event
 
 
+def plan_line(event: BenchPlanned) -> str:
+    """One line naming the strategies, seeds and experiment folder of a benchmark."""
+    return f"strategies: {', '.join(event.strategies)}; seeds: {event.seeds}; experiment: {event.experiment_dir}"
+
+
 def fresh_name(cfg: BenchConfig) -> BenchConfig:
     """--new: the first NAME, NAME-2, NAME-3 ... that does not exist yet."""
     base, k = cfg.experiment_name, 1
@@ -113,9 +117,9 @@ def run_bench_command(cfg: BenchConfig, out: Console, err: Console, new: bool = 
     columns = [SpinnerColumn(), TextColumn("{task.description}", justify="left"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     with Progress(*columns, console=out, disable=quiet, transient=False) as progress:
-        renderer = RichRenderer(progress)
-        result = run_benchmark(cfg, renderer if not quiet else _quiet_notes(err))
-    if not quiet and renderer.report is not None:
+        renderer = RichRenderer(progress) if not quiet else QuietRenderer(out, err)
+        result = run_benchmark(cfg, renderer)
+    if renderer.report is not None:
         for table in renderer.report.tables:
             out.print(table)
     out.print(f"results: [bold]{cfg.experiment_dir}[/] ({', '.join(p.name for p in result.report_files)})")
@@ -127,11 +131,20 @@ def run_bench_command(cfg: BenchConfig, out: Console, err: Console, new: bool = 
     return 0
 
 
-def _quiet_notes(err: Console):
-    """With --quiet, only notes are shown (on stderr): a detected dataset or a restarted run must be seen."""
+class QuietRenderer:
+    """--quiet: no progress bars or round lines; the data summary, the plan and notes are still printed."""
 
-    def emit(event: Event) -> None:
+    def __init__(self, out: Console, err: Console) -> None:
+        self.out, self.err = out, err
+        self.report: ReportWritten | None = None
+
+    def __call__(self, event: Event) -> None:
+        """Keep the report; print the summary lines and notes."""
         if isinstance(event, Note):
-            err.print(f"note: {escape(event.text)}", highlight=False)
-
-    return emit
+            self.err.print(f"note: {escape(event.text)}", highlight=False)
+        elif isinstance(event, DataLoaded):
+            self.out.print(event.summary, highlight=False)
+        elif isinstance(event, BenchPlanned):
+            self.out.print(plan_line(event), highlight=False)
+        elif isinstance(event, ReportWritten):
+            self.report = event

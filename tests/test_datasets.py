@@ -321,7 +321,8 @@ def test_cache_hit_skips_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     def boom(path: Path) -> np.ndarray:
         raise AssertionError(f"decoded {path} despite a valid cache")
 
-    monkeypatch.setattr(folder_mod, "decode_image", boom)
+    monkeypatch.setattr(folder_mod, "read_image", boom)  # the decoders load_pair calls
+    monkeypatch.setattr(folder_mod, "read_mask", boom)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         second = _load("cvc-clinicdb", root, tmp_path / "c")

@@ -195,9 +195,9 @@ def test_torn_middle_round_resumes(reference, tmp_path, monkeypatch, synthetic32
     torn: list[int] = []
 
     def tearing_append(self, record):
-        if record["round"] == 1 and not torn:
+        if record.round == 1 and not torn:
             torn.append(1)
-            line = json.dumps(record, sort_keys=True).encode()
+            line = record.to_line()
             with open(self.path, "ab") as fh:
                 fh.write(line[: len(line) // 2])
             raise KeyboardInterrupt

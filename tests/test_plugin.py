@@ -42,14 +42,16 @@ def test_mean_margin_known_answers() -> None:
         sys.path.remove(str(PLUGIN))
     prob = torch.tensor([[[[0.5, 0.5]]], [[[1.0, 0.0]]], [[[0.75, 0.25]]]])
     assert torch.allclose(mean_margin(prob), torch.tensor([0.0, 1.0, 0.5]))
+    assert np.allclose(mean_margin(prob.numpy()), [0.0, 1.0, 0.5])  # numpy arrays work as well
 
 
 @pytest.mark.slow
 def test_plugin_listed_and_runs(tmp_path: Path) -> None:
     env = install_by_metadata(tmp_path / "site")
     alseg = [sys.executable, "-m", "alseg.cli"]
+    version = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["version"]
     listing = subprocess.run([*alseg, "strategies"], env=env, capture_output=True, text=True, check=True)
-    assert "margin" in listing.stdout and "alseg-margin==0.1.0" in listing.stdout
+    assert "margin" in listing.stdout and f"alseg-margin=={version}" in listing.stdout
     off = subprocess.run([*alseg, "strategies", "--no-plugins"], env=env, capture_output=True, text=True, check=True)
     assert "margin" not in off.stdout and "random" in off.stdout
     args = ["bench", "--strategies", "random,margin", "--image-size", "32", "--initial", "6", "--rounds", "1",
@@ -61,6 +63,6 @@ def test_plugin_listed_and_runs(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     lines = (tmp_path / "res" / "quick-synthetic" / "runs" / "margin" / "seed-0.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
-    assert first["provider"] == "alseg-margin==0.1.0"
+    assert first["provider"] == f"alseg-margin=={version}"
     assert len(first["selected"]) == 4 and len(set(first["selected"])) == 4
     assert np.isfinite(first["dice"])

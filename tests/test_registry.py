@@ -10,10 +10,21 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from alseg.api import needs_of
 from alseg.cli import app
 from alseg.errors import AlsegUsageError
 from alseg.strategies.base import StrategyContractError, validate_selection
-from alseg.strategies.registry import DISABLE_ENV, discover, parse_spec, render_value, resolve, split_specs
+from alseg.strategies.registry import (
+    DISABLE_ENV,
+    RESERVED_NAMES,
+    canonical_run_name,
+    discover,
+    parse_spec,
+    render_value,
+    resolve,
+    run_name_of,
+    split_specs,
+)
 
 BUILTINS = {"random", "entropy", "coreset", "asa", "proposed"}
 
@@ -76,7 +87,7 @@ def test_defaults_are_left_out_of_params_and_instances_get_them(registry):
     (s,) = resolve("proposed(discrepancy=false,lam=0.1)", registry)
     assert s.params == {"discrepancy": False}
     inst = s.build()
-    assert inst.discrepancy is False and inst.lam == 0.1 and inst.trains_on_unlabeled is False
+    assert inst.discrepancy is False and inst.lam == 0.1 and needs_of(inst).unlabeled_loss is False
     assert s.label == "Proposed (UWC+FDL) (discrepancy=false)"
 
 
@@ -216,7 +227,7 @@ def test_validate_selection_errors_name_the_strategy(selected, fragment):
 # --- plugins through entry points ------------------------------------------------------------------------
 
 PLUGIN_MODULE = '''
-from alseg.strategies.base import Strategy
+from alseg.api import Strategy
 
 
 class Good(Strategy):
@@ -301,6 +312,170 @@ def test_cli_strategies_shows_broken_plugin_without_traceback(fake_plugin):
     assert rows["good"][1] == "fakeplug==0.1" and rows["good"][3] == "ok"
     for name in BUILTINS:
         assert rows[name][1].startswith("alseg==") and rows[name][3] == "ok"
+    # The needs column is the class's Needs, names sorted (the default instance's needs).
+    assert rows["coreset"][2] == "embedding, labeled:embedding"
+    assert rows["asa"][2] == "embedding, labeled:embedding, tta_variance"
+    assert rows["random"][2] == "-"
     off = runner.invoke(app, ["strategies", "--no-plugins"], env={"COLUMNS": "250"})
     assert off.exit_code == 0
     assert "fakeplug" not in off.output and "broken" not in off.output
+
+
+# --- one canonical name for run files and conformance ids --------------------------------------------------
+
+REFERENCE_RUNS = Path(__file__).resolve().parents[1] / "results" / "cvc-clinicdb-cpu" / "runs"
+COMMITTED_RUNS = ["random", "entropy", "coreset", "asa", "proposed", "proposed(clustering=false)",
+                  "proposed(discrepancy=false)", "proposed(uncertainty=false)"]
+
+
+def test_committed_run_names_are_unchanged(registry):
+    assert sorted(p.name for p in REFERENCE_RUNS.iterdir() if p.name != "full") == sorted(COMMITTED_RUNS)
+    for name in COMMITTED_RUNS:
+        (spec,) = resolve(name, registry)
+        assert spec.run_name == name
+        assert run_name_of(spec.build()) == name  # the conformance kit's id is the same string
+        assert canonical_run_name(spec.cls, spec.params) == name
+
+
+@pytest.mark.parametrize("text", ["asa(views=mcdropout,passes=4)", "proposed(lam=0.2, discrepancy=false)",
+                                  "entropy(aggregate=sum)", "proposed(weight=clip,tol=0.001)", "asa(candidates=3)"])
+def test_run_name_and_kit_id_come_from_one_function(registry, text):
+    (spec,) = resolve(text, registry)
+    assert run_name_of(spec.build()) == spec.run_name == canonical_run_name(spec.cls, parse_spec(text)[1])
+
+
+# --- parameters out of range are refused at spec time, naming the valid range ------------------------------
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("proposed(lam=-1)", "lam must be a finite number >= 0 (λ weighs the discrepancy loss; a negative λ rewards "
+                         "similar foreground and background features), got -1"),
+    ("proposed(lam='x')", "lam must be a finite number >= 0"),
+    ("proposed(lam=true)", "lam must be a finite number >= 0"),
+    ("proposed(delta=2)", "delta must be a finite number in [-1, 1) (δ is a margin on cos(F1, F0) ∈ [-1, 1]; at "
+                          "δ >= 1 the loss is always 0), got 2"),
+    ("proposed(tol=0)", "tol must be a finite number in (0, 1) (the relative centroid shift at which k-means "
+                        "stops), got 0"),
+    ("proposed(weight=3)", "weight must be one of shift, clip"),
+    ("proposed(clustering=1)", "clustering must be true or false"),
+    ("asa(passes=1)", "passes must be an integer >= 2 (a variance needs two predictions), got 1"),
+    ("asa(passes=2.5)", "passes must be an integer >= 2 (a variance needs two predictions), got 2.5"),
+    ("asa(passes=true)", "passes must be an integer >= 2"),
+    ("asa(candidates=0.5)", "candidates must be a finite number >= 1 (a multiple of the budget), got 0.5"),
+    ("asa(candidates='x')", "candidates must be a finite number >= 1"),
+    ("asa(views=3)", "views must be one of tta, mcdropout, ensemble"),
+    ("entropy(aggregate=3)", "aggregate must be one of mean, sum, max (the reduction over pixels), got 3"),
+])
+def test_parameters_out_of_range_are_refused(registry, spec, message):
+    name = spec.partition("(")[0]
+    with pytest.raises(AlsegUsageError) as exc:
+        resolve(spec, registry)
+    assert str(exc.value).startswith(f"strategy '{name}' rejected its parameters ")
+    assert message in str(exc.value)
+
+
+def test_parameters_at_the_edge_of_their_range_are_accepted(registry):
+    assert run_names("proposed(lam=0,delta=-1,tol=0.5),asa(passes=2,candidates=1)", registry) == [
+        "proposed(delta=-1,lam=0,tol=0.5)", "asa(candidates=1,passes=2)"]
+
+
+# --- registry hygiene: names a plugin may not take --------------------------------------------------------
+
+HYGIENE_MODULE = '''
+from alseg.api import Strategy
+
+
+class _Base(Strategy):
+    description = "registry hygiene test plugin"
+
+    def select(self, ctx, budget):
+        return ctx.pool[:budget]
+
+
+class Shadow(_Base):
+    name = "random"
+
+
+class All(_Base):
+    name = "all"
+
+
+class Full(_Base):
+    name = "full"
+
+
+class Upper(_Base):
+    name = "Entropy"
+
+
+class Mismatch(_Base):
+    name = "mismatch"
+
+
+class Old(_Base):
+    name = "old"
+    needs_labeled = frozenset({"embedding"})
+
+
+class Unknown(_Base):
+    name = "unknown"
+    needs = frozenset({"entropy.max"})
+
+
+class Twice(_Base):
+    name = "twice"
+'''
+
+
+def _dist(root: Path, name: str, entries: str) -> None:
+    info = root / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[alseg.strategies]\n" + textwrap.dedent(entries))
+
+
+@pytest.fixture
+def hygiene_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    _dist(tmp_path, "hyg", """\
+        random = hyg_mod:Shadow
+        all = hyg_mod:All
+        full = hyg_mod:Full
+        Entropy = hyg_mod:Upper
+        other = hyg_mod:Mismatch
+        old = hyg_mod:Old
+        unknown = hyg_mod:Unknown
+        twice = hyg_mod:Twice
+        """)
+    _dist(tmp_path, "hyg2", "twice = hyg_mod:Twice\n")
+    (tmp_path / "hyg_mod.py").write_text(HYGIENE_MODULE)
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield discover()
+    sys.modules.pop("hyg_mod", None)
+
+
+@pytest.mark.parametrize(("key", "fragment"), [
+    ("random@hyg", "the name 'random' is taken by alseg's built-in 'random'"),
+    ("all", "the name 'all' is reserved (all, full mean something else to `--strategies` and the run store)"),
+    ("full", "the name 'full' is reserved"),
+    ("Entropy", "the name 'Entropy' is taken by alseg's built-in 'entropy' (names are compared without case"),
+    ("other", "entry point 'other' loads hyg_mod.Mismatch, whose name is 'mismatch'; the entry-point name must "
+              "equal the class's `name`"),
+    ("old", "strategy 'old' sets `needs_labeled`, which alseg API 1.0 removed: declare 'labeled:<signal>'"),
+    ("unknown", "declares unknown needs 'entropy.max' (did you mean 'entropy:max'?)"),
+    ("twice", "the name 'twice' is registered by both hyg==0.1 and hyg2==0.1; uninstall one of them"),
+    ("twice@hyg2", "registered by both hyg==0.1 and hyg2==0.1"),
+])
+def test_plugins_that_break_registry_rules_are_broken_entries(hygiene_plugins, key, fragment):
+    entry = hygiene_plugins[key]
+    assert entry.broken and fragment in entry.error and "\n" not in entry.error
+
+
+def test_refused_plugins_leave_the_builtins_and_all_alone(hygiene_plugins, registry):
+    assert RESERVED_NAMES == {"all", "full"}
+    for name in BUILTINS:
+        assert hygiene_plugins[name].builtin and not hygiene_plugins[name].broken
+        assert hygiene_plugins[name].cls is registry[name].cls
+    (spec,) = resolve("random", hygiene_plugins)
+    assert spec.provider.startswith("alseg==")
+    assert BUILTINS <= set(run_names("all", hygiene_plugins))
+    assert not {"full", "all", "Entropy", "other", "twice"} & set(run_names("all", hygiene_plugins))

@@ -587,7 +587,7 @@ def test_misbehaving_strategies_end_only_their_own_runs(bad_plugin, tmp_path, ca
 
 def test_a_strategy_failing_before_its_first_round_is_marked_in_the_leaderboard(bad_plugin, tmp_path, monkeypatch,
                                                                                   synthetic32):
-    from alseg.reporting import load_experiment
+    from alseg.report.load import load_experiment
 
     cfg = tiny_config(tmp_path, rounds=1, plugins=True, strategies="bad-exits,random")
     # bad-exits misbehaves from round 1 on; here it fails in round 0, before any record is stored.

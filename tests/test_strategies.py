@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from alseg.api import Predictor, SelectionContext, StrategyContractError, needs_of
 from alseg.models import build_model
 from alseg.pool import pool_pass
 from alseg.strategies.asa import AsaStrategy
-from alseg.strategies.base import SelectionContext, StrategyContractError
 from alseg.strategies.coreset import CoresetStrategy
 from alseg.strategies.entropy import EntropyStrategy
 from alseg.strategies.proposed import ProposedStrategy
@@ -38,7 +38,7 @@ def test_entropy_takes_the_most_uncertain_with_ties_to_lowest_id() -> None:
 
 
 def test_entropy_aggregate_max_reads_the_max_signal() -> None:
-    signals = {"entropy": np.array([0.5, 0.1]), "entropy.max": np.array([0.2, 0.7])}
+    signals = {"entropy": np.array([0.5, 0.1]), "entropy:max": np.array([0.2, 0.7])}
     assert list(EntropyStrategy(aggregate="max").select(ctx(signals), 1)) == [101]
 
 
@@ -103,8 +103,8 @@ def test_discrepancy_loss_reaches_encoder_parameters() -> None:
     ProposedStrategy(delta=-1.0).extra_loss(model(torch.rand(2, 3, 32, 32)), labeled=False).backward()
     grads = [p.grad for p in model.net.encoder.parameters() if p.grad is not None]
     assert grads and any(float(g.abs().sum()) > 0 for g in grads)
-    assert ProposedStrategy(discrepancy=False).trains_on_unlabeled is False
-    assert ProposedStrategy().trains_on_unlabeled is True
+    assert needs_of(ProposedStrategy(discrepancy=False)).unlabeled_loss is False
+    assert needs_of(ProposedStrategy()).unlabeled_loss is True
 
 
 def test_asa_keeps_only_the_most_uncertain_candidates() -> None:
@@ -118,8 +118,9 @@ def test_asa_keeps_only_the_most_uncertain_candidates() -> None:
 
 
 def test_asa_needs_follow_views() -> None:
-    assert "tta_variance" in AsaStrategy().needs
-    assert "tta_variance" not in AsaStrategy(views="mcdropout").needs
+    assert "tta_variance" in needs_of(AsaStrategy()).pool_keys
+    assert "tta_variance" not in needs_of(AsaStrategy(views="mcdropout")).pool_keys
+    assert needs_of(AsaStrategy(views="mcdropout")).model
     with pytest.raises(ValueError, match="views"):
         AsaStrategy(views="bogus")
 
@@ -130,11 +131,33 @@ def test_asa_mcdropout_is_seeded_by_the_torch_stream(synthetic32) -> None:
     emb = pool_pass(model, synthetic32.images, pool, {"embedding"}, 6, torch.device("cpu"))["embedding"]
 
     def select() -> list[int]:
+        strategy = AsaStrategy(views="mcdropout", passes=3)
         c = SelectionContext(pool=pool, labeled=synthetic32.train[20:24], signals={"embedding": emb},
                              labeled_signals={"embedding": emb[:4]}, rng=np.random.default_rng(0), round=0,
-                             model=model, images=synthetic32.images, device=torch.device("cpu"), batch_size=6)
+                             predictor=Predictor(model, synthetic32.images, 6, torch.device("cpu")),
+                             strategy="asa(passes=3,views=mcdropout)", needs=needs_of(strategy))
         with torch.random.fork_rng():
             torch.manual_seed(7)
-            return list(AsaStrategy(views="mcdropout", passes=3).select(c, 3))
+            return list(strategy.select(c, 3))
 
     assert select() == select()
+
+
+def test_asa_ensemble_trains_members_and_predicts_with_them(synthetic32) -> None:
+    model = build_model("tu-test_efficientnet", "none", 0)
+    pool = synthetic32.train[:12]
+    emb = pool_pass(model, synthetic32.images, pool, {"embedding"}, 6, torch.device("cpu"))["embedding"]
+    trained: list[int] = []
+
+    def train_member(k: int):
+        trained.append(k)
+        return build_model("tu-test_efficientnet", "none", 10 + k)
+
+    strategy = AsaStrategy(views="ensemble", passes=3)
+    c = SelectionContext(pool=pool, labeled=synthetic32.train[20:24], signals={"embedding": emb},
+                         labeled_signals={"embedding": emb[:4]}, rng=np.random.default_rng(0), round=0,
+                         predictor=Predictor(model, synthetic32.images, 6, torch.device("cpu")),
+                         train_member=train_member, needs=needs_of(strategy))
+    u = strategy.uncertainty(c)
+    assert trained == [0, 1, 2] and u.shape == (12,) and np.all(u > 0)
+    assert len(set(strategy.select(c, 3))) == 3

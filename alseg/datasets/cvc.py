@@ -152,13 +152,14 @@ def load_cvc_clinicdb(
         raise _how_to_get(f"data folder {root} holds neither Original/ + Ground Truth/ nor images/ + masks/")
     pairs = scan_pairs(image_dir, mask_dir)
     ids = tuple(p.id for p in pairs)
-    if split_file is not None:
-        train, test, source = split_from_file(check_split_file(split_file), ids)
+    split_path = check_split_file(split_file) if split_file is not None else None
+    if split_path is not None:
+        train, test, source = split_from_file(split_path, pairs, root)
     else:
         train, test, source = standard_split(ids)
     manifest: dict[str, str] = {}
-    ids, images, masks, fingerprint = read_folder_arrays("cvc-clinicdb", root, pairs, size, cache_dir, progress,
-                                                         manifest)
+    ids, images, masks, fingerprint, warnings = read_folder_arrays("cvc-clinicdb", root, pairs, size, cache_dir,
+                                                                   progress, manifest)
     return SegDataset(
         name="cvc-clinicdb",
         ids=ids,
@@ -168,5 +169,6 @@ def load_cvc_clinicdb(
         test=test,
         fingerprint=fingerprint,
         split_source=source,
-        manifest=add_split_to_manifest(manifest, root, check_split_file(split_file) if split_file else None),
+        manifest=add_split_to_manifest(manifest, root, split_path),
+        warnings=warnings,
     )

@@ -82,6 +82,7 @@ _LOSSY_TIFF = {tifffile.COMPRESSION.JPEG, tifffile.COMPRESSION.OJPEG, tifffile.C
 _ALPHA_SAMPLES = {tifffile.EXTRASAMPLE.ASSOCALPHA, tifffile.EXTRASAMPLE.UNASSALPHA}
 _CONVERTED_MODES = ("CMYK", "YCbCr", "LAB", "HSV")
 _MASK_FIX = "save each mask as a grey PNG holding 0 (background) and 255 (foreground)"
+_LABEL_FIX = "save one binary mask per image (0 background, 255 foreground)"
 
 
 class DecodeError(ValueError):
@@ -102,11 +103,11 @@ class Note:
     many: str  # phrase after "N " ("masks were ...")
 
 
-MASK_JPEG = Note("mask-jpeg", "mask was JPEG-noisy and was binarised at > half its range (> 127 of 255)",
-                 "masks were JPEG-noisy and were binarised at > half their range (> 127 of 255)")
+MASK_JPEG = Note("mask-jpeg", "mask was JPEG-noisy and was binarised at > half its range (> 127 for 8 bits)",
+                 "masks were JPEG-noisy and were binarised at > half their range (> 127 for 8 bits)")
 MASK_STRAY = Note("mask-stray", "mask held values besides its two levels and was binarised at > half its range "
-                  "(> 127 of 255)", "masks held values besides their two levels and were binarised at > half "
-                  "their range (> 127 of 255)")
+                  "(> 127 for 8 bits)", "masks held values besides their two levels and were binarised at > half "
+                  "their range (> 127 for 8 bits)")
 MASK_ALPHA = Note("mask-alpha", "mask carries the mask in its alpha channel (colour constant), which was used",
                   "masks carry the mask in their alpha channel (colour constant), which was used")
 IMAGE_ALPHA = Note("image-alpha", "image has a transparent alpha channel, dropped (colour kept, not composited)",
@@ -299,10 +300,12 @@ def plane_to_mask(plane: np.ndarray, *, lossy: bool = False) -> tuple[np.ndarray
     if plane.dtype == np.bool_:
         return plane.copy(), [], True
     depth = _depth(plane)
+    if plane.dtype.kind == "f" and not np.isfinite(plane).all():
+        raise DecodeError("is a float mask with NaN or infinite values")
     values, counts = _distinct(plane)
     if not lossy and (values.size == 1 or (values.size == 2 and values[0] == 0)):
         return plane > 0, [], True
-    if plane.dtype.kind == "f" and (not np.isfinite(plane).all() or values[0] < 0.0 or values[-1] > 1.0):
+    if plane.dtype.kind == "f" and (values[0] < 0.0 or values[-1] > 1.0):
         raise DecodeError(f"is a float mask with {values.size} distinct values from {values[0]:g} to {values[-1]:g}; "
                           "float masks must hold {0, k} or lie in [0, 1]")
     n = plane.size
@@ -311,19 +314,19 @@ def plane_to_mask(plane: np.ndarray, *, lossy: bool = False) -> tuple[np.ndarray
     top = f"{depth:.0f}" if depth > 1 else "1"
     if n_middle > MIDDLE_LIMIT * n:
         raise DecodeError(f"is not a two-level mask: {n_middle / n:.0%} of its pixels lie between a quarter and "
-                          f"three quarters of the range 0..{top} (a soft or greyscale picture?)")
+                          f"three quarters of the range 0..{top}, as in a soft or greyscale picture")
     if n_middle and counts[in_middle].max() > LEVEL_LIMIT * n:
         level = values[in_middle][np.argmax(counts[in_middle])]
         raise DecodeError(f"holds a third level {level:g} on {counts[in_middle].max() / n:.1%} of its pixels "
-                          f"besides 0 and {values[-1]:g}: a multi-class label map?",
-                          "save one binary mask per image (0 background, 255 foreground)")
+                          f"besides {values[0]:g} and {values[-1]:g}, as a multi-class label map does",
+                          _LABEL_FIX)
     mask = plane > depth / 2
     exact_two = values.size <= 2 and values[0] == 0
     if not mask.any() and not (lossy and values[-1] <= depth / 4):
         shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
-        raise DecodeError(f"holds the levels {shown} and none above half the range 0..{top}: "
-                          "a multi-class label map or a dim picture?",
-                          "save one binary mask per image (0 background, 255 foreground)")
+        raise DecodeError(f"holds the levels {shown} and none above half the range 0..{top}, "
+                          "as a multi-class label map or a dim picture does",
+                          _LABEL_FIX)
     if exact_two or values.size == 1:
         return mask, [], False
     return mask, [MASK_JPEG if lossy else MASK_STRAY], False
@@ -344,8 +347,8 @@ def _check_one_colour(colour: np.ndarray, channels: np.ndarray, plane: np.ndarra
         return
     if exact:
         if (fg != fg[0]).any():
-            raise DecodeError(f"has several foreground colours ({_colours(fg)}): a multi-class label map?",
-                              "save one binary mask per image (0 background, 255 foreground)")
+            raise DecodeError(f"has several foreground colours ({_colours(fg)}), as a multi-class label map does",
+                              _LABEL_FIX)
         return
     lit = fg[:, channels].astype(np.float64) >= plane[mask][:, None].astype(np.float64) / 2
     codes = lit @ (1 << np.arange(len(channels)))
@@ -353,8 +356,8 @@ def _check_one_colour(colour: np.ndarray, channels: np.ndarray, plane: np.ndarra
     if counts.max() < COLOUR_AGREEMENT * len(codes):
         combos = ["+".join(_CHANNEL_NAMES[channels[i]] for i in range(len(channels)) if code >> i & 1)
                   for code in np.argsort(-counts)[:3] if counts[code]]
-        raise DecodeError(f"has foreground of several colours (lit channels {', '.join(combos)}): "
-                          "a multi-class label map?", "save one binary mask per image (0 background, 255 foreground)")
+        raise DecodeError(f"has foreground of several colours (lit channels {', '.join(combos)}), "
+                          "as a multi-class label map does", _LABEL_FIX)
 
 
 def colour_to_mask(arr: np.ndarray, *, lossy: bool = False) -> tuple[np.ndarray, list[Note]]:
@@ -396,7 +399,8 @@ def mask_from_pixels(pixels: Pixels) -> tuple[np.ndarray, list[Note]]:
         raise DecodeError(f"has colour and alpha that both vary, and its alpha {exc.reason}") from exc
     differ = int((from_colour != from_alpha).sum())
     if differ:
-        raise DecodeError(f"has colour and alpha that both vary and disagree on {differ} pixels: which is the mask?",
+        raise DecodeError(f"has colour and alpha that both vary and disagree on {differ} pixels, so neither is "
+                          "surely the mask",
                           "save the mask as a grey PNG without alpha (0 background, 255 foreground)")
     return from_colour, notes
 

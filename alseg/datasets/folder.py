@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from alseg.datasets.base import SegDataset, check_image_size, name_some, natural_key, readonly
+from alseg.datasets.base import MAX_LISTED, SegDataset, check_image_size, name_some, natural_key, readonly
 from alseg.datasets.cache import MANIFEST_DIGITS, fingerprint_files, load_or_build
 from alseg.datasets.decode import DecodeError, Note, decode_image, decode_mask, describe, read_image, read_mask
 from alseg.errors import AlsegUsageError
@@ -169,6 +170,28 @@ def _relative(path: Path, root: Path | None) -> str:
         return str(path)
 
 
+def _failures_message(failures: Sequence[FileError], root: Path | None) -> str:
+    """One message for several unreadable files: files with the same problem grouped, 10 names at most, the fixes."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        groups.setdefault((failure.what, failure.error.reason), []).append(_relative(failure.path, root))
+    parts: list[str] = []
+    budget = named = 0
+    for (what, reason), names in groups.items():
+        if budget >= MAX_LISTED:
+            break
+        shown = min(len(names), MAX_LISTED - budget)
+        budget, named = budget + shown, named + len(names)
+        if len(names) == 1:
+            parts.append(describe(what, names[0], DecodeError(reason)))
+        else:
+            parts.append(f"{name_some(names, shown)} (each: {what} {reason})")
+    if named < len(failures):
+        parts.append(f"and {len(failures) - named} more file(s)")
+    fixes = "; ".join(dict.fromkeys(f.error.fix for f in failures))
+    return f"{len(failures)} files cannot be read correctly: {'; '.join(parts)}. To fix: {fixes}"
+
+
 def decode_pairs(
     pairs: Sequence[Pair],
     size: int,
@@ -204,9 +227,7 @@ def decode_pairs(
     if len(failures) == 1:
         raise failures[0]
     if failures:
-        listed = [describe(f.what, _relative(f.path, root), f.error) for f in failures]
-        fixes = "; ".join(dict.fromkeys(f.error.fix for f in failures))
-        raise AlsegUsageError(f"{len(failures)} files cannot be read correctly: {name_some(listed)}. To fix: {fixes}")
+        raise AlsegUsageError(_failures_message(failures, root))
     return images, masks, summarise_notes(notes)
 
 
@@ -253,20 +274,91 @@ def add_split_to_manifest(manifest: dict[str, str], root: Path, split_path: Path
     return manifest
 
 
-def _resolve_entries(entries: Iterable[object], ids: dict[str, int]) -> tuple[list[int], list[str]]:
-    """Map split-file entries (ids, file names or relative paths) to indices; collect unknown ones."""
-    found, unknown = [], []
-    for entry in entries:
-        text = str(entry).strip()
-        name = PurePath(text.replace("\\", "/")).name
-        stem = PurePath(name).stem if PurePath(name).suffix.lower() in IMAGE_EXTENSIONS else name
-        for candidate in (text, name, stem):
-            if candidate in ids:
-                found.append(ids[candidate])
-                break
-        else:
-            unknown.append(text)
-    return found, unknown
+def _plural(n: int, one: str, many: str) -> str:
+    """'1 entry' / '3 entries'."""
+    return f"{n} {one if n == 1 else many}"
+
+
+def entry_lookup(pairs: Sequence[Pair], root: Path) -> dict[str, dict[str, int]]:
+    """The three ways a split entry may name a pair: its id, a file name, or a path relative to root."""
+    lookup: dict[str, dict[str, int]] = {"id": {}, "name": {}, "path": {}}
+    for i, pair in enumerate(pairs):
+        lookup["id"][pair.id] = i
+        for path in (pair.image, pair.mask):
+            lookup["name"].setdefault(path.name, i)
+            lookup["path"][_relative(path, root)] = i
+    return lookup
+
+
+def resolve_entry(entry: object, lookup: dict[str, dict[str, int]]) -> int | str:
+    """Index of the pair a split entry names, or why it names none ("outside" or "unknown").
+
+    An entry is an id (the file stem, "7"), a file name ("7.png": the image's or the mask's actual name),
+    or a path relative to the data folder ("images/7.png"). Absolute paths and ".." leave the folder and are
+    refused, and a name or path must match an actual file: a matching stem alone is not enough.
+    """
+    if isinstance(entry, bool) or not isinstance(entry, (str, int)):
+        return "unknown"
+    text = str(entry).strip().replace("\\", "/")
+    if not text:
+        return "unknown"
+    parts = PurePosixPath(text).parts
+    if text.startswith("/") or re.match(r"[A-Za-z]:/", text) or ".." in parts:
+        return "outside"
+    parts = tuple(part for part in parts if part != ".")
+    if len(parts) > 1:
+        return lookup["path"].get("/".join(parts), "unknown")
+    if not parts:
+        return "unknown"
+    name = parts[0]
+    found = lookup["id"].get(name, lookup["name"].get(name))
+    return "unknown" if found is None else found
+
+
+def _check_entries(path: Path, root: Path, ids: Sequence[str], entries: dict[str, list[object]],
+                   lookup: dict[str, dict[str, int]]) -> dict[str, list[int]]:
+    """Resolve train and test entries, refusing in one message every kind of bad entry (up to 10 of each)."""
+    resolved: dict[str, list[int]] = {}
+    outside: list[str] = []
+    unknown: list[str] = []
+    doubled: list[str] = []
+    for split, items in entries.items():
+        resolved[split] = []
+        spelled: dict[int, list[str]] = {}
+        for item in items:
+            where = resolve_entry(item, lookup)
+            shown = repr(item) if isinstance(item, str) else json.dumps(item)
+            if where == "outside":
+                outside.append(shown)
+            elif where == "unknown":
+                unknown.append(shown)
+            else:
+                resolved[split].append(where)
+                spelled.setdefault(where, []).append(shown)
+        twice = sorted(i for i, count in Counter(resolved[split]).items() if count > 1)
+        doubled += [f"{ids[i]} in {split} (as {', '.join(spelled[i])})" for i in twice]
+    problems: list[str] = []
+    if outside:
+        problems.append(f"{_plural(len(outside), 'entry points', 'entries point')} outside the data folder "
+                        f"{root}: {name_some(outside)}; name files by id (7), file name (7.png) or a path inside "
+                        "the data folder (images/7.png)")
+    if unknown:
+        problems.append(f"{_plural(len(unknown), 'entry names', 'entries name')} no file of the dataset: "
+                        f"{name_some(unknown)}; use ids (file names without extension, e.g. 7), actual file names "
+                        "(7.png) or paths relative to the data folder (images/7.png)")
+    if doubled:
+        problems.append(f"{_plural(len(doubled), 'image is', 'images are')} listed more than once: "
+                        f"{name_some(doubled)}; list each image once")
+    both = sorted(set(resolved["train"]) & set(resolved["test"]))
+    if both:
+        problems.append(f"{_plural(len(both), 'image is', 'images are')} in both train and test: "
+                        f"{name_some([ids[i] for i in both])}; list each image in one split only")
+    for split, items in entries.items():
+        if not items:
+            problems.append(f"the {split} split is empty; list at least one {split} image")
+    if problems:
+        raise AlsegUsageError(f"split file {path}: " + "; ".join(problems))
+    return resolved
 
 
 def _parse_split_file(path: Path) -> tuple[list[object], list[object]]:
@@ -301,28 +393,15 @@ def _parse_split_file(path: Path) -> tuple[list[object], list[object]]:
     raise AlsegUsageError(f"split file {path} must end in .json or .csv")
 
 
-def split_from_file(path: Path, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
-    """Build train/test indices from a split file; unknown or doubly-listed ids are errors."""
-    index = {id_: i for i, id_ in enumerate(ids)}
+def split_from_file(path: Path, pairs: Sequence[Pair], root: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Build train/test indices from a split file; entries outside the folder, unknown, doubled or in both
+    splits, and empty splits are refused (see `resolve_entry` for what an entry may be)."""
+    ids = [p.id for p in pairs]
     train_entries, test_entries = _parse_split_file(path)
-    train, unknown_train = _resolve_entries(train_entries, index)
-    test, unknown_test = _resolve_entries(test_entries, index)
-    unknown = unknown_train + unknown_test
-    if unknown:
-        raise AlsegUsageError(
-            f"split file {path} names {len(unknown)} id(s) not found in the dataset: {name_some(unknown)}. "
-            "Use file names or stems of files present in images/"
-        )
-    both = sorted(set(train) & set(test))
-    if both:
-        raise AlsegUsageError(
-            f"split file {path} puts {len(both)} id(s) in both train and test: "
-            f"{name_some([ids[i] for i in both])}. List each id once"
-        )
-    if not train or not test:
-        raise AlsegUsageError(f"split file {path} must list at least one train and one test id")
-    train_idx = np.unique(np.asarray(train, dtype=np.int64))
-    test_idx = np.unique(np.asarray(test, dtype=np.int64))
+    resolved = _check_entries(path, root, ids, {"train": train_entries, "test": test_entries},
+                              entry_lookup(pairs, root))
+    train_idx = np.unique(np.asarray(resolved["train"], dtype=np.int64))
+    test_idx = np.unique(np.asarray(resolved["test"], dtype=np.int64))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     source = f"split file {path} (sha256 {digest})"
     unused = len(ids) - train_idx.size - test_idx.size
@@ -388,11 +467,12 @@ def load_folder(
     pairs = scan_pairs(image_dir, mask_dir)
     # Split before decoding, so that a bad split file fails in a fraction of a second.
     if split_path is not None:
-        train, test, source = split_from_file(split_path, [p.id for p in pairs])
+        train, test, source = split_from_file(split_path, pairs, root)
     else:
         train, test, source = seeded_split(len(pairs), seed)
     manifest: dict[str, str] = {}
-    ids, images, masks, fingerprint = read_folder_arrays("folder", root, pairs, size, cache_dir, progress, manifest)
+    ids, images, masks, fingerprint, warnings = read_folder_arrays("folder", root, pairs, size, cache_dir, progress,
+                                                                   manifest)
     return SegDataset(
         name="folder",
         ids=ids,
@@ -403,4 +483,5 @@ def load_folder(
         fingerprint=fingerprint,
         split_source=source,
         manifest=add_split_to_manifest(manifest, root, split_path),
+        warnings=warnings,
     )

@@ -117,6 +117,10 @@ class Experiments:
     title: str
 
 
+class NothingToReport(AlsegUsageError):
+    """The experiment folders hold no finished run yet."""
+
+
 def load_experiments(roots: Sequence[Path]) -> Experiments:
     """Load and merge experiment folders of one protocol (a round stored twice counts once)."""
     frames, run_frames, protocols = [], [], {}
@@ -132,7 +136,7 @@ def load_experiments(roots: Sequence[Path]) -> Experiments:
     if dup.any():
         df = df[~dup]
     if df.empty:
-        raise AlsegUsageError(f"no finished run in {', '.join(map(str, roots))}: nothing to report yet")
+        raise NothingToReport(f"no finished run in {', '.join(map(str, roots))}: nothing to report yet")
     title = "alseg leaderboard: " + ", ".join(sorted(set(df["dataset"])))
     return Experiments(df, runs, protocol, title)
 

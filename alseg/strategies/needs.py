@@ -137,9 +137,8 @@ def needs_of(strategy: Any) -> Needs:
 def markdown_table() -> str:
     """The needs vocabulary table of docs/strategies.md."""
     rows = ["| need | what the strategy gets |", "| --- | --- |"]
-    for s in SIGNALS:
-        keys = ", ".join(f"`{k}`" for k in s.keys)
-        rows.append(f"| {keys} | `ctx.signals[key]`, aligned with `ctx.pool` (see the signal table) |")
+    keys = ", ".join(f"`{k}`" for s in SIGNALS for k in s.keys)
+    rows.append(f"| {keys} | `ctx.signals[key]`, one row per pool image, aligned with `ctx.pool` (the signal table) |")
     rows.append(f"| `{LABELED_PREFIX}<key>` for any key above | `ctx.labeled_signals[key]`, the same signal over "
                 "the labeled set, aligned with `ctx.labeled` |")
     for name, meaning in CAPABILITIES.items():

@@ -18,7 +18,9 @@ from alseg.strategies.base import (
     require_number,
     validate_selection,
 )
+from alseg.strategies.clustering import KMeansResult, weighted_kmeans
 from alseg.strategies.context import Prediction, Predictor, ScoreFn, SelectionContext, UndeclaredSignalError
+from alseg.strategies.matching import mmd_greedy
 from alseg.strategies.needs import CAPABILITIES, LABELED_PREFIX, NEEDS, Needs, needs_of, parse_needs
 from alseg.strategies.scores import (
     DIHEDRAL,
@@ -33,15 +35,7 @@ from alseg.strategies.scores import (
     similarity_weight,
     tta_variance,
 )
-from alseg.strategies.selection import (
-    KMeansResult,
-    k_center_greedy,
-    mmd_greedy,
-    nearest_to_centroids,
-    top_k,
-    unit_normalise,
-    weighted_kmeans,
-)
+from alseg.strategies.selection import k_center_greedy, nearest_to_centroids, top_k, unit_normalise
 from alseg.strategies.signals import POOL_KEYS, POOL_SIGNALS, SIGNALS, Signal
 
 #: Version of this surface. Major: a name removed or a signature changed; minor: something added.

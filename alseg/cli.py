@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from alseg import __version__
-from alseg.config import PRESET_HELP
 from alseg.errors import AlsegError, AlsegUsageError, Terminated
+from alseg.presets import PRESET_HELP
 
 app = typer.Typer(
     add_completion=False,

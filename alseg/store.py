@@ -19,7 +19,7 @@ from typing import Any
 
 from alseg import faults
 from alseg.errors import AlsegError, AlsegUsageError
-from alseg.records import TIMING_FIELDS, RoundRecord
+from alseg.records import RoundRecord
 
 TEMP_SUFFIX = ".tmp"  # temporary files are ".<name>.<random>.tmp" next to their target
 

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from alseg.strategies.selection import CHUNK_ROWS, k_center_greedy, mmd_greedy, unit_normalise, weighted_kmeans
+from alseg.strategies.clustering import weighted_kmeans
+from alseg.strategies.matching import mmd_greedy
+from alseg.strategies.selection import CHUNK_ROWS, k_center_greedy, unit_normalise
 
 D = 512
 K = 30

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alseg.config import BenchConfig, resolve_config
-from alseg.store import TIMING_FIELDS
+from alseg.records import TIMING_FIELDS
 
 # The smallest protocol that still exercises every part of the loop (a few seconds per strategy on a CPU).
 TINY: dict[str, Any] = {

@@ -28,17 +28,14 @@ from alseg.datasets.decode import (
     DECODER_VERSION,
     DecodeError,
     Pixels,
-    colour_to_mask,
-    decode_mask,
     image_from_pixels,
-    mask_from_pixels,
     pixels_from_pil,
-    plane_to_mask,
     read_image,
-    read_mask,
 )
 from alseg.datasets.detect import detect_dataset
-from alseg.datasets.folder import scan_pairs, split_from_file
+from alseg.datasets.masks import colour_to_mask, decode_mask, mask_from_pixels, plane_to_mask, read_mask
+from alseg.datasets.pairs import scan_pairs
+from alseg.datasets.splits import split_from_file
 from alseg.errors import AlsegUsageError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

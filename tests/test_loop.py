@@ -12,9 +12,9 @@ import torch
 from conftest import read_records, snapshot, strip_timing, tiny_config
 from rich.console import Console
 
+import alseg.loop
 from alseg.bench import run_benchmark
 from alseg.errors import AlsegUsageError
-import alseg.loop
 from alseg.experiment import init_seed, initial_labeled
 from alseg.models import build_model
 from alseg.store import RunFile, TornRecordWarning

@@ -19,6 +19,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from alseg.strategies.base import SelectionContext
+from alseg.strategies.needs import needs_of
 from alseg.strategies.registry import discover
 
 N_POOL, DIM, N_LABELED, BUDGET = 200_000, 512, 180, 30
@@ -64,8 +65,8 @@ def selection_peaks(n: int) -> dict[str, tuple[int, float]]:
                 strategy = registry[name].cls()
                 ctx = SelectionContext(
                     pool=np.arange(N_LABELED, N_LABELED + n), labeled=np.arange(N_LABELED),
-                    signals={k: signals[k] for k in strategy.needs},
-                    labeled_signals={k: labeled_emb for k in strategy.needs_labeled},
+                    signals={k: signals[k] for k in needs_of(strategy).pool_keys},
+                    labeled_signals={k: labeled_emb for k in needs_of(strategy).labeled_keys},
                     rng=np.random.default_rng(1), round=0,
                 )
                 tracemalloc.reset_peak()

@@ -479,3 +479,25 @@ def test_refused_plugins_leave_the_builtins_and_all_alone(hygiene_plugins, regis
     assert spec.provider.startswith("alseg==")
     assert BUILTINS <= set(run_names("all", hygiene_plugins))
     assert not {"full", "all", "Entropy", "other", "twice"} & set(run_names("all", hygiene_plugins))
+
+
+def test_instance_needs_are_checked_at_spec_time():
+    from alseg.api import Strategy
+    from alseg.strategies.registry import StrategyEntry, make_spec
+
+    class Switch(Strategy):
+        name = "switch"
+        description = "needs follow a parameter (test)"
+
+        def __init__(self, extra: str = "") -> None:
+            self.extra = extra
+
+        def declared_needs(self) -> frozenset[str]:
+            return frozenset({self.extra} if self.extra else set())
+
+    entry = StrategyEntry("switch", "m:Switch", "plug==1", False, Switch)
+    assert make_spec(entry, {"extra": "entropy:max"}).run_name == "switch(extra='entropy:max')"
+    with pytest.raises(AlsegUsageError, match=r"^strategy 'switch' declares unknown needs 'entropy_max' \(did you "
+                                              r"mean 'entropy:max'\?\).* \(in 'switch\(extra=entropy_max\)', from "
+                                              r"plug==1\)$"):
+        make_spec(entry, {"extra": "entropy_max"})

@@ -30,6 +30,7 @@ from alseg.cli import app
 from alseg.datasets.folder import load_folder
 from alseg.errors import AlsegUsageError
 from alseg.experiment import RunSetup, open_experiment
+from alseg.records import RoundRecord
 from alseg.round import SelectionTimeout, time_limit
 from alseg.store import ExperimentStore, RunFile, TornRecordWarning
 from alseg.strategies.registry import DISABLE_ENV, discover, resolve
@@ -313,12 +314,16 @@ def test_sigterm_and_sigint_mark_the_run_interrupted_then_rerun_finishes_it(refe
 
 def test_torn_line_is_dropped_with_a_warning(tmp_path):
     file = RunFile(tmp_path / "seed-0.jsonl")
-    file.append({"round": 0, "x": 1})
+    record = RoundRecord(strategy="random", name="random", params={}, label="Random", provider="alseg",
+                         alseg_version="0", dataset="synthetic", seed=0, round=0, n_labeled=6, dice=0.5, iou=0.4,
+                         miou=0.6, added=["a"], selected=["b"], picked_entropy=None, pool_entropy=None,
+                         t_train=1.0, t_eval=0.1, t_pool=0.2, t_select=0.0)
+    file.append(record)
     with open(file.path, "ab") as fh:
         fh.write(b'{"round": 1, "x"')
     with pytest.warns(TornRecordWarning, match="partial last line"):
-        assert file.records() == [{"round": 0, "x": 1}]
-    assert file.path.read_bytes() == b'{"round": 0, "x": 1}\n'
+        assert file.round_records() == [record]
+    assert file.path.read_bytes() == record.to_line()
 
 
 def test_stale_temporary_files_are_removed_under_the_lock(tmp_path):
@@ -495,7 +500,7 @@ class NanLoss(Strategy):
 
     name = "bad-nan-loss"
     description = "extra_loss returns NaN from round 1 on (test plugin)"
-    trains_on_unlabeled = True
+    needs = frozenset({"unlabeled_loss"})
     poisoned = False
 
     def select(self, ctx, budget):

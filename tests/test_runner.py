@@ -214,3 +214,48 @@ def test_reference_experiment_is_read_as_cpu_fp32():
     proto = stored_protocol(store, store.read_experiment())
     assert (proto["device"], proto["precision"]) == ("cpu", "fp32")
     assert read_records(root / "runs" / "random" / "seed-0.jsonl")[0]["n_labeled"] == 30
+
+
+def test_a_benchmark_whose_every_run_failed_stores_the_statuses_and_no_report(tmp_path, synthetic32, monkeypatch):
+    import alseg.round
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(alseg.round, "select_next", broken)
+    events = Collect()
+    result = run_benchmark(tiny_config(tmp_path, rounds=1), events, data=synthetic32)
+    assert [(r.status, "RuntimeError: boom" in r.message) for r in result.failed] == [("error", True)]
+    assert any("nothing to report yet" in e.text for e in events if isinstance(e, Note))
+    assert result.report_files == [] and not any(isinstance(e, ReportWritten) for e in events)
+    status = json.loads((result.experiment_dir / "runs" / "random" / "seed-0.status.json").read_text())
+    assert status["status"] == "error"
+
+
+@pytest.mark.slow
+def test_a_detected_dataset_is_said_and_stored_with_the_experiment(tmp_path):
+    import numpy as np
+    from conftest import TINY_ARGS
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from alseg.cli import app
+
+    root = tmp_path / "my_polyps"
+    rng = np.random.default_rng(0)
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    for i in range(14):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[4:20, 6 : 8 + i] = 100  # {0, 100}: foreground is the non-zero level
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+    args = ["bench", *TINY_ARGS, "--data-dir", str(root), "--initial", "4", "--budget", "2", "--rounds", "1",
+            "--out", str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"), "--name", "mine"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "note:" in result.output and "folder" in result.output
+    info = json.loads((tmp_path / "results" / "mine" / "experiment.json").read_text())
+    assert info["protocol"]["dataset"] == "folder"
+    assert any("folder" in w for w in info["warnings"]), info["warnings"]
+    assert "foreground 0.0%" not in result.output

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 
 from alseg.strategies import selection
-from alseg.strategies.selection import (
-    k_center_greedy,
-    mmd_greedy,
-    nearest_to_centroids,
-    top_k,
-    unit_normalise,
-    weighted_kmeans,
-)
+from alseg.strategies.clustering import weighted_kmeans
+from alseg.strategies.matching import mmd_greedy
+from alseg.strategies.selection import k_center_greedy, nearest_to_centroids, top_k, unit_normalise
 
 
 @pytest.fixture

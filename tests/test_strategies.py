@@ -10,11 +10,11 @@ from alseg.api import Predictor, SelectionContext, StrategyContractError, needs_
 from alseg.models import build_model
 from alseg.pool import pool_pass
 from alseg.strategies.asa import AsaStrategy
+from alseg.strategies.clustering import weighted_kmeans
 from alseg.strategies.coreset import CoresetStrategy
 from alseg.strategies.entropy import EntropyStrategy
 from alseg.strategies.proposed import ProposedStrategy
 from alseg.strategies.random import RandomStrategy
-from alseg.strategies.selection import weighted_kmeans
 
 
 def ctx(signals: dict, labeled_signals: dict | None = None, n_labeled: int = 0, seed: int = 0) -> SelectionContext:

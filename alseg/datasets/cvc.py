@@ -8,14 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from alseg.datasets.base import SegDataset, check_image_size
-from alseg.datasets.folder import (
-    add_split_to_manifest,
-    check_split_file,
-    find_subdir,
-    read_folder_arrays,
-    scan_pairs,
-    split_from_file,
-)
+from alseg.datasets.folder import read_folder_arrays
+from alseg.datasets.pairs import find_subdir, scan_pairs
+from alseg.datasets.splits import add_split_to_manifest, check_split_file, split_from_file
 from alseg.errors import AlsegUsageError
 
 N_FRAMES = 612

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.datasets.cvc import N_FRAMES
-from alseg.datasets.folder import IMAGE_EXTENSIONS, find_subdir
+from alseg.datasets.pairs import IMAGE_EXTENSIONS, find_subdir
 from alseg.errors import AlsegUsageError
 
 CVC_FRAMES = frozenset(range(1, N_FRAMES + 1))

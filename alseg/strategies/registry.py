@@ -290,7 +290,7 @@ def make_spec(entry: StrategyEntry, params: dict[str, Any]) -> StrategySpec:
     try:
         needs_of(instance)
     except StrategyContractError as err:
-        raise AlsegUsageError(f"strategy '{run_name}' from {entry.provider}: {err}") from err
+        raise AlsegUsageError(f"{err} (in '{run_name}', from {entry.provider})") from err
     return StrategySpec(run_name, entry.name, effective_params(entry.cls, params), entry.cls, entry.provider)
 
 

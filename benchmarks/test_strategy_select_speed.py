@@ -15,8 +15,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from alseg.api import SelectionContext
 from alseg.strategies.asa import AsaStrategy
-from alseg.strategies.base import SelectionContext
 from alseg.strategies.coreset import CoresetStrategy
 from alseg.strategies.entropy import EntropyStrategy
 from alseg.strategies.proposed import ProposedStrategy

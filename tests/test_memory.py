@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from alseg.strategies.base import SelectionContext
+from alseg.api import SelectionContext
 from alseg.strategies.needs import needs_of
 from alseg.strategies.registry import discover
 

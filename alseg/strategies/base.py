@@ -162,12 +162,3 @@ def require_number(name: str, value: Any, *, low: float | None = None, high: flo
             or not math.isfinite(value) or not _in_range(value, low, high, low_open, high_open):
         raise ValueError(f"{rule}{_why(why)}, got {value!r}")
     return value
-
-
-def __getattr__(name: str) -> Any:
-    """`SelectionContext` for older imports, loaded lazily (context.py imports this module)."""
-    if name == "SelectionContext":
-        from alseg.strategies.context import SelectionContext
-
-        return SelectionContext
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

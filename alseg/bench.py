@@ -7,7 +7,6 @@ nothing: progress goes out as events (`alseg.events`) to whoever listens.
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from alseg.datasets import load_dataset
 from alseg.datasets.base import SegDataset
 from alseg.datasets.checks import check_masks
 from alseg.environment import configure_torch, resolve_device
-from alseg.errors import AlsegError, AlsegUsageError, Terminated
+from alseg.errors import AlsegError, AlsegUsageError, Terminated, debug_mode
 from alseg.events import BenchPlanned, DataLoaded, DataLoading, Emit, Note, ReportWritten, RunDone, ignore
 from alseg.experiment import FULL_RUN, RunSetup, open_experiment
 from alseg.locking import experiment_lock
@@ -76,11 +75,6 @@ def dataset_summary(data: SegDataset) -> str:
     fg = float(np.mean(data.masks[data.train[: min(64, len(data.train))]]))
     return (f"{data.name}: {len(data.train)} train / {len(data.test)} test images at "
             f"{data.images.shape[1]} px, foreground {fg:.1%}; split: {data.split_source}")
-
-
-def debug_mode() -> bool:
-    """ALSEG_DEBUG=1: let a run's unexpected exception escape with its traceback instead of isolating it."""
-    return os.environ.get("ALSEG_DEBUG", "") not in ("", "0")
 
 
 @contextmanager

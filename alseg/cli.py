@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from alseg import __version__
-from alseg.errors import AlsegError, AlsegUsageError, Terminated
+from alseg.errors import AlsegError, AlsegUsageError, Terminated, debug_mode
 from alseg.presets import PRESET_HELP
 
 app = typer.Typer(
@@ -36,7 +35,7 @@ def friendly_errors(func: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> None:
-        debug = os.environ.get("ALSEG_DEBUG", "") not in ("", "0")
+        debug = debug_mode()
         try:
             func(*args, **kwargs)
         except AlsegUsageError as e:

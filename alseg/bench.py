@@ -109,15 +109,14 @@ def prepare(cfg: BenchConfig, emit: Emit, data: SegDataset | None = None
     for note in cfg.notes:
         emit(Note(note))
     data = data if data is not None else load_data(cfg, emit)
-    warnings = [*cfg.notes, *data.warnings,
-                *check_masks(data, allow_empty=cfg.allow_empty_masks,
-                             allow_majority_foreground=cfg.allow_majority_foreground)]
+    data_warnings = [*data.warnings, *check_masks(data, allow_empty=cfg.allow_empty_masks,
+                                                  allow_majority_foreground=cfg.allow_majority_foreground)]
     emit(DataLoaded(dataset_summary(data)))
-    for text in warnings[len(cfg.notes):]:
+    for text in data_warnings:
         emit(Note(text))
     check_budget(cfg, data)
     build_model(cfg.encoder, cfg.encoder_weights, 0)  # a bad encoder or weights file fails before any write
-    return specs, data, warnings
+    return specs, data, [*cfg.notes, *data_warnings]
 
 
 def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = None,

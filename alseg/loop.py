@@ -19,7 +19,7 @@ from alseg import __version__
 from alseg.events import Emit, EpochDone, Phase, RoundStarted
 from alseg.experiment import FULL_RUN, RunSetup, init_seed, initial_labeled, new_model, train_settings
 from alseg.models import SegModel
-from alseg.records import RoundRecord
+from alseg.records import RoundRecord, stored_metrics
 from alseg.round import RunPlan, run_round
 from alseg.seeding import derive_seed, torch_generator
 from alseg.train import evaluate, fit
@@ -33,28 +33,29 @@ class RoundResult:
     model: SegModel
 
 
-def labeled_after(plan: RunPlan, records: list[RoundRecord]) -> np.ndarray:
+def indices(index: dict[str, int], ids: list[str]) -> np.ndarray:
+    """Dataset indices of stored ids, as int64."""
+    return np.array([index[i] for i in ids], dtype=np.int64)
+
+
+def labeled_after(plan: RunPlan, records: list[RoundRecord], index: dict[str, int]) -> np.ndarray:
     """The labeled set (dataset indices) for the round after the stored ones: L0 plus every selection."""
-    data = plan.setup.data
     if not records:
-        return initial_labeled(data, plan.setup.cfg.initial, plan.seed)
-    index = {id_: i for i, id_ in enumerate(data.ids)}
-    ids = [i for rec in records for i in rec.added] + records[-1].selected
-    return np.sort(np.array([index[i] for i in ids], dtype=np.int64))
+        return initial_labeled(plan.setup.data, plan.setup.cfg.initial, plan.seed)
+    return np.sort(indices(index, [i for rec in records for i in rec.added] + records[-1].selected))
 
 
 def run_rounds(plan: RunPlan, records: list[RoundRecord], model: SegModel | None) -> Iterator[RoundResult]:
     """Run the rounds after the stored `records`, starting from `model` (None: the seed's initial weights)."""
     data, total = plan.setup.data, plan.setup.cfg.rounds + 1
     index = {id_: i for i, id_ in enumerate(data.ids)}
-    labeled = labeled_after(plan, records)
+    labeled = labeled_after(plan, records, index)
     previous = records[-1] if records else None
     for r in range(len(records), total):
-        added = labeled if previous is None else np.array([index[i] for i in previous.selected], dtype=np.int64)
+        added = labeled if previous is None else indices(index, previous.selected)
         record, model = run_round(plan, r, labeled, model, np.sort(added))
         yield RoundResult(record, model)
-        chosen = np.array([index[i] for i in record.selected], dtype=np.int64)
-        labeled = np.sort(np.concatenate([labeled, chosen]))
+        labeled = np.sort(np.concatenate([labeled, indices(index, record.selected)]))
         previous = record
 
 
@@ -79,7 +80,7 @@ def full_supervision(setup: RunSetup, seed: int, emit: Emit) -> Iterator[RoundRe
     record = RoundRecord(
         strategy=FULL_RUN, name=FULL_RUN, params={}, label="Full supervision", provider=f"alseg=={__version__}",
         alseg_version=__version__, dataset=data.name, seed=seed, round=0, n_labeled=len(data.train),
-        **{k: round(v, 8) for k, v in metrics.items()}, added=[], selected=[], picked_entropy=None,
+        **stored_metrics(metrics), added=[], selected=[], picked_entropy=None,
         pool_entropy=None, t_train=round(t_train, 3), t_eval=round(time.perf_counter() - t0, 3), t_pool=0.0,
         t_select=0.0,
     )

@@ -78,3 +78,8 @@ class RoundRecord:
 def rounded(value: float, digits: int = 8) -> float | None:
     """A metric as stored: rounded, and None for NaN (JSON has no NaN)."""
     return None if value is None or math.isnan(value) else round(float(value), digits)
+
+
+def stored_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """Test-split metrics as a record stores them: rounded to 8 digits."""
+    return {k: round(v, 8) for k, v in metrics.items()}

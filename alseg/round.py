@@ -23,7 +23,7 @@ from alseg.events import Emit, EpochDone, Phase, RoundStarted
 from alseg.experiment import RunSetup, init_seed, new_model, train_settings
 from alseg.models import SegModel
 from alseg.pool import pool_pass
-from alseg.records import RoundRecord, rounded
+from alseg.records import RoundRecord, rounded, stored_metrics
 from alseg.seeding import derive_seed, numpy_rng, torch_generator
 from alseg.strategies.base import Strategy, StrategyContractError, validate_selection
 from alseg.strategies.context import Predictor, SelectionContext
@@ -198,7 +198,7 @@ def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None
     record = RoundRecord(
         strategy=spec.run_name, name=spec.name, params=dict(spec.params), label=spec.label, provider=spec.provider,
         alseg_version=__version__, dataset=data.name, seed=plan.seed, round=r, n_labeled=len(labeled),
-        **{k: round(v, 8) for k, v in metrics.items()},
+        **stored_metrics(metrics),
         added=[data.ids[i] for i in added], selected=[data.ids[i] for i in sel.chosen],
         picked_entropy=rounded(sel.picked_entropy), pool_entropy=rounded(sel.pool_entropy),
         t_train=round(t_train, 3), t_eval=round(t_eval, 3), t_pool=round(sel.t_pool, 3),

@@ -26,6 +26,7 @@ from alseg.events import BenchPlanned, DataLoaded, DataLoading, Emit, Note, Repo
 from alseg.experiment import FULL_RUN, RunSetup, open_experiment
 from alseg.locking import experiment_lock
 from alseg.models import build_model
+from alseg.precision import resolve_precision
 from alseg.round import RunPlan
 from alseg.runner import RunStatus, execute_full, execute_isolated, execute_run
 from alseg.store import ExperimentStore
@@ -129,8 +130,11 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
 
     debug = debug_mode() if debug is None else debug
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     configure_torch(device, cfg.threads, cfg.deterministic)
     specs, data, warnings = prepare(cfg, emit, data)
+    if cfg.precision == "auto":
+        emit(Note(f"--precision auto: {precision.name} on this {device.type} (stored in the protocol)"))
     # None stands for the full-supervision ceiling of the seed.
     order: list[tuple[StrategySpec | None, int]] = [
         (spec, seed) for seed in range(cfg.seeds) for spec in [*specs, *([None] if cfg.full else [])]]
@@ -140,7 +144,7 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
     result = BenchResult(cfg.experiment_dir, warnings=warnings)
     with stop_signals(), experiment_lock(cfg.experiment_dir):
         store = ExperimentStore(cfg.experiment_dir)
-        setup = RunSetup(cfg, data, device, store)
+        setup = RunSetup(cfg, data, device, store, precision)
         open_experiment(setup, specs, warnings)
         for spec, seed in order:
             if spec is None:

@@ -15,6 +15,7 @@ from typing import Any
 from alseg.config_file import check_type
 from alseg.config_schema import OPTION_NAMES, BenchConfig, flag
 from alseg.errors import AlsegUsageError
+from alseg.precision import PRECISION_CHOICES
 
 
 def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def check_name(name: str) -> None:
                               "'_', '.' and '+', starting with a letter or digit (e.g. my-polyps)")
 
 
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+_DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
 def check_config(cfg: BenchConfig) -> BenchConfig:
@@ -82,8 +83,10 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     if cfg.threads < 0:
         raise AlsegUsageError(f"--threads must be 0 (torch's default) or a positive count, got {cfg.threads}")
     if not _DEVICE.fullmatch(cfg.device):
-        raise AlsegUsageError(f"--device: unknown device '{cfg.device}'; use auto, cpu, cuda, cuda:N (N = 0, 1, ...) "
-                              "or mps")
+        raise AlsegUsageError(f"--device: unknown device '{cfg.device}'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"
+                              + (" (Apple's mps is not supported: use cpu)" if cfg.device == "mps" else ""))
+    if cfg.precision not in PRECISION_CHOICES:
+        raise AlsegUsageError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got '{cfg.precision}'")
     for name in ("data_dir", "split_file", "cache_dir", "out"):
         if getattr(cfg, name) == "":
             raise AlsegUsageError(f"{flag(name)} must not be empty; give a path or leave the option out")

@@ -36,6 +36,7 @@ class BenchConfig:
     train_mode: str = "finetune"
     augment: bool = True
     device: str = "auto"
+    precision: str = "auto"
     deterministic: bool = False
     threads: int = 0
     full: bool = False

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from alseg.precision import FP32, Precision, cpu_supports_bf16
+
 PACKAGES = ("alseg", "torch", "segmentation-models-pytorch", "timm", "numpy", "scikit-learn", "scipy", "pandas")
 
 
@@ -23,8 +25,8 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def environment_record(device: torch.device) -> dict[str, Any]:
-    """Versions, platform, device and the torch settings that affect determinism."""
+def environment_record(device: torch.device, precision: Precision = FP32) -> dict[str, Any]:
+    """Versions, platform, device, precision and the torch settings that affect determinism."""
     dev: dict[str, Any] = {"type": device.type, "name": "cpu"}
     if device.type == "cuda":
         dev["name"] = torch.cuda.get_device_name(device)
@@ -35,6 +37,8 @@ def environment_record(device: torch.device) -> dict[str, Any]:
         "platform": platform.platform(),
         "executable": sys.executable,
         "device": dev,
+        "precision": {"resolved": precision.protocol, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                      "cpu_native_bf16": cpu_supports_bf16()},
         "torch": {
             "num_threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
@@ -74,11 +78,3 @@ def configure_torch(device: torch.device, threads: int, deterministic: bool) -> 
             import os
 
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-
-
-def precision_of(device: torch.device) -> str:
-    """The arithmetic the training step and pool pass use on this device (part of the protocol).
-
-    CPUs train and infer in fp32; CUDA devices in bf16 autocast (metrics and scores in fp32 on both).
-    """
-    return "bf16-autocast" if device.type == "cuda" else "fp32"

@@ -17,9 +17,10 @@ import torch
 from alseg import __version__
 from alseg.config import BenchConfig, protocol_hash, protocol_of, to_toml
 from alseg.datasets.base import SegDataset
-from alseg.environment import environment_record, precision_of
+from alseg.environment import environment_record
 from alseg.errors import AlsegUsageError
 from alseg.models import SegModel, build_model, place
+from alseg.precision import FP32, Precision, legacy_precision
 from alseg.seeding import derive_seed, numpy_rng
 from alseg.store import ExperimentStore
 from alseg.strategies.registry import StrategySpec
@@ -34,12 +35,13 @@ LATER_PROTOCOL_KEYS = ("device", "precision")
 
 @dataclass(frozen=True)
 class RunSetup:
-    """What all runs of an experiment share: config, data, device and the store."""
+    """What all runs of an experiment share: config, data, device, the resolved precision and the store."""
 
     cfg: BenchConfig
     data: SegDataset
     device: torch.device
     store: ExperimentStore
+    precision: Precision = FP32
 
 
 def initial_labeled(data: SegDataset, initial: int, seed: int) -> np.ndarray:
@@ -73,10 +75,11 @@ def weights_sha(cfg: BenchConfig) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def experiment_protocol(cfg: BenchConfig, data: SegDataset, device: torch.device) -> dict[str, Any]:
+def experiment_protocol(cfg: BenchConfig, data: SegDataset, device: torch.device,
+                        precision: Precision = FP32) -> dict[str, Any]:
     """The settings that must agree for runs to merge or resume: config, data, device type and precision."""
     return {**protocol_of(cfg, data.fingerprint, weights_sha(cfg)), "device": device.type,
-            "precision": precision_of(device)}
+            "precision": precision.protocol}
 
 
 def stored_protocol(store: ExperimentStore, info: dict[str, Any]) -> dict[str, Any]:
@@ -86,14 +89,14 @@ def stored_protocol(store: ExperimentStore, info: dict[str, Any]) -> dict[str, A
         return protocol
     device = torch.device(str(store.read_environment().get("device", {}).get("type", "cpu")))
     protocol.setdefault("device", device.type)
-    protocol.setdefault("precision", precision_of(device))
+    protocol.setdefault("precision", legacy_precision(device.type))
     return protocol
 
 
 def open_experiment(setup: RunSetup, specs: list[StrategySpec], warnings: list[str]) -> None:
     """Create or reopen the experiment folder; refuse one made under another protocol (under the lock)."""
     cfg, data, store = setup.cfg, setup.data, setup.store
-    protocol = experiment_protocol(cfg, data, setup.device)
+    protocol = experiment_protocol(cfg, data, setup.device, setup.precision)
     manifest = dict(data.manifest or {})
     old = store.read_experiment() or {}
     if old:
@@ -115,5 +118,5 @@ def open_experiment(setup: RunSetup, specs: list[StrategySpec], warnings: list[s
         "warnings": sorted(set(old.get("warnings", [])) | set(warnings)),
     }
     store.write_experiment(info, to_toml(cfg))
-    store.write_environment(environment_record(setup.device))
+    store.write_environment(environment_record(setup.device, setup.precision))
 

@@ -41,10 +41,15 @@ MC_DROPOUT_P = 0.5
 
 @dataclass
 class ForwardOutput:
-    """What one forward pass yields: logits (B,1,H,W) and the deepest encoder map f_E(x) (B,C,h,w)."""
+    """What one forward pass yields: logits (B,1,H,W) and the deepest encoder map f_E(x) (B,C,h,w).
+
+    `decoded` is the segmentation head's input (the decoder output, after MC dropout when it is on),
+    (B,C_d,H,W), only when the forward was asked for it (`head_input=True`); else None.
+    """
 
     logits: Tensor
     features: Tensor
+    decoded: Tensor | None = None
 
 
 class SegModel(nn.Module):
@@ -56,13 +61,18 @@ class SegModel(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
-    def forward(self, x: Tensor, mc_dropout: bool = False) -> ForwardOutput:
-        """x: images in [0, 1] (B,3,H,W). With mc_dropout, dropout is applied before the head."""
+    def forward(self, x: Tensor, mc_dropout: bool = False, head_input: bool = False) -> ForwardOutput:
+        """x: images in [0, 1] (B,3,H,W). With mc_dropout, dropout is applied before the head.
+
+        With head_input, the output also keeps the head's input (`decoded`), e.g. for closed-form
+        gradients of the head's weights; off by default so that nothing extra stays alive.
+        """
         features = self.net.encoder((x - self.mean) / self.std)
         decoded = self.net.decoder(features)
         if mc_dropout:
             decoded = F.dropout2d(decoded, p=MC_DROPOUT_P, training=True)
-        return ForwardOutput(logits=self.net.segmentation_head(decoded), features=features[-1])
+        return ForwardOutput(logits=self.net.segmentation_head(decoded), features=features[-1],
+                             decoded=decoded if head_input else None)
 
 
 def place(model: SegModel, device: torch.device) -> SegModel:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 from alseg.faults import fault_point
 from alseg.models import SegModel
+from alseg.precision import FP32, Precision
 from alseg.strategies.scores import (
     DIHEDRAL,
     binary_entropy,
@@ -95,28 +96,29 @@ def pool_pass(
     batch_size: int,
     device: torch.device,
     on_batch: Callable[[int], None] | None = None,
+    precision: Precision = FP32,
 ) -> dict[str, np.ndarray]:
     """Compute the requested signals for the rows `idx`, in batches, in one pass.
 
     `signals` are base names or keys (Needs.pool_signals); each yields all its keys, e.g. 'entropy'
     gives 'entropy', 'entropy:sum' and 'entropy:max' (other pixel reductions, free to compute).
-    'tta_variance' runs the 8 flips/rotations; the identity view serves the other signals.
+    'tta_variance' runs the 8 flips/rotations; the identity view serves the other signals. The forward runs
+    under `precision`'s autocast; probabilities, features and every signal are computed in float32.
     """
     wanted = _bases(signals)
     out: dict[str, list[np.ndarray]] = {}
     if not wanted or len(idx) == 0:
         return {}
     model.eval()
-    use_amp = device.type == "cuda"
 
     def logits(x: Tensor) -> Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with precision.autocast(device):
             return model(x).logits.float()
 
     for start in range(0, len(idx), batch_size):
         rows = idx[start : start + batch_size]
         x = to_tensor(images, rows, device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+        with precision.autocast(device):
             res = model(x)
         batch = _Batch(x=x, prob=torch.sigmoid(res.logits.float()), feats=res.features.float(), logits=logits)
         for s in SIGNALS:  # table order

@@ -18,6 +18,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "encoder": "timm-tf_efficientnet_lite0",
         "encoder_weights": "imagenet",
+        "precision": "fp32",
     },
     "cpu": {
         "dataset": "cvc-clinicdb",
@@ -33,6 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "encoder": "timm-tf_efficientnet_lite0",
         "encoder_weights": "imagenet",
+        "precision": "fp32",
     },
     "paper": {
         "dataset": "cvc-clinicdb",
@@ -49,6 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": "constant",
         "encoder": "resnet34",
         "encoder_weights": "imagenet",
+        "precision": "auto",
     },
 }
 

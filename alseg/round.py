@@ -117,6 +117,7 @@ def train(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None) ->
         extra_loss=plan.strategy.extra_loss if unlabeled_term else None,
         unlabeled=np.setdiff1d(data.train, labeled) if unlabeled_term else None,
         on_epoch=lambda epoch, loss: plan.emit(EpochDone(epoch, loss)), where=f"{plan.where}, round {r}",
+        precision=plan.setup.precision,
     )
     return model
 
@@ -142,7 +143,7 @@ def member_trainer(plan: RunPlan, labeled: np.ndarray, r: int) -> Callable[[int]
         model = new_model(cfg, seed, device)
         settings = train_settings(cfg, cfg.initial_epochs + r * cfg.epochs)
         fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
-            where=f"{plan.where}, ensemble member {k}")
+            where=f"{plan.where}, ensemble member {k}", precision=plan.setup.precision)
         return model
 
     return train_member
@@ -155,14 +156,17 @@ def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray) -> 
     budget = min(cfg.budget, len(pool))
     plan.emit(Phase("pool pass"))
     t0 = time.perf_counter()
-    signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size, device)
-    labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device)
+    precision = plan.setup.precision
+    signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size, device,
+                        precision=precision)
+    labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device,
+                                precision=precision)
     t_pool = time.perf_counter() - t0
     check_finite(plan, r, {**signals, **labeled_signals})
     ctx = SelectionContext(
         pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
         rng=numpy_rng(plan.seed, data.name, plan.spec.run_name, "select", r), round=r,
-        predictor=Predictor(model, data.images, cfg.batch_size, device) if needs.model else None,
+        predictor=Predictor(model, data.images, cfg.batch_size, device, precision) if needs.model else None,
         train_member=member_trainer(plan, labeled, r) if needs.ensemble else None,
         strategy=plan.spec.run_name, needs=needs,
     )
@@ -191,7 +195,8 @@ def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None
     t_train = time.perf_counter() - t0
     plan.emit(Phase("evaluate"))
     t0 = time.perf_counter()
-    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device)
+    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device,
+                       plan.setup.precision)
     t_eval = time.perf_counter() - t0
     sel = select_next(plan, r, model, labeled) if r < cfg.rounds else Selection(np.array([], dtype=np.int64))
     spec = plan.spec

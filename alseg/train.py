@@ -19,6 +19,7 @@ from alseg.errors import AlsegError
 from alseg.faults import fault_point
 from alseg.metrics import per_image_metrics
 from alseg.models import ForwardOutput, SegModel
+from alseg.precision import FP32, Precision
 
 ExtraLoss = Callable[[ForwardOutput, bool], "Tensor | None"]
 
@@ -105,18 +106,21 @@ def fit(
     unlabeled: np.ndarray | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     where: str = "",
+    precision: Precision = FP32,
 ) -> list[float]:
     """Train `model` in place on the labeled rows; returns the mean loss of each epoch.
 
     With `extra_loss` and `unlabeled`, every step also forwards a batch drawn from the unlabeled rows and
     adds `extra_loss(out, labeled=False)` (gradients reach encoder and prediction map); the labeled
-    forward is offered as `extra_loss(out, labeled=True)` too.
+    forward is offered as `extra_loss(out, labeled=True)` too. The forward runs under `precision`'s autocast
+    (losses in float32; fp16 with a loss scaler); the loss is read back to the host once per step, for the
+    epoch's mean and the non-finite check.
     """
     if len(labeled) < 2:
         raise AlsegError(f"{where}: training needs at least 2 labeled images, got {len(labeled)}")
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    use_amp = device.type == "cuda"
+    scaler = precision.grad_scaler(device)
     history: list[float] = []
     total_steps = settings.epochs * len(batch_starts(len(labeled), settings.batch_size))
     done = 0
@@ -131,7 +135,7 @@ def fit(
             if settings.augment:
                 x, y = random_flips(x, y, gen)
             terms: dict[str, Tensor] = {}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            with precision.autocast(device):
                 out = model(x)
                 terms["supervised"] = bce_dice_loss(out.logits.float(), y)
                 if extra_loss is not None:
@@ -152,8 +156,13 @@ def fit(
             if not math.isfinite(value):
                 raise NonFiniteLossError(non_finite_message(terms, where, epoch, step))
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:  # fp16: scale the loss so small gradients survive; steps with inf/NaN gradients are skipped
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             fault_point("train-step")
             total += value
             steps += 1
@@ -191,13 +200,15 @@ def evaluate(
     idx: np.ndarray,
     batch_size: int,
     device: torch.device,
+    precision: Precision = FP32,
 ) -> dict[str, float]:
-    """Mean over images of per-image Dice, IoU and mIoU (design §5) on the rows `idx`."""
+    """Mean over images of per-image Dice, IoU and mIoU (design §5) on the rows `idx` (metrics in float32)."""
     model.eval()
     sums = {"dice": 0.0, "iou": 0.0, "miou": 0.0}
     for start in range(0, len(idx), batch_size):
         rows = idx[start : start + batch_size]
-        logits = model(to_tensor(images, rows, device)).logits.float()
+        with precision.autocast(device):
+            logits = model(to_tensor(images, rows, device)).logits.float()
         for name, values in per_image_metrics(logits, mask_tensor(masks, rows, device)).items():
             sums[name] += float(values.sum())
     return {name: total / len(idx) for name, total in sums.items()}

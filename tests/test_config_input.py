@@ -494,7 +494,9 @@ BAD_FLAGS = {
     "infinite lr": (["--lr", "inf"], "--lr must be a positive finite number (e.g. 0.001), got inf"),
     "NaN lr": (["--lr", "nan"], "--lr must be a positive finite number (e.g. 0.001), got nan"),
     "zero lr": (["--lr", "0"], "--lr must be a positive finite number"),
-    "unknown device": (["--device", "tpu"], "unknown device 'tpu'; use auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"),
+    "unknown device": (["--device", "tpu"], "unknown device 'tpu'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"),
+    "mps device": (["--device", "mps"], "unknown device 'mps'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...) (Apple's"),
+    "unknown precision": (["--precision", "fp8"], "--precision must be one of fp32, bf16, fp16, auto, got 'fp8'"),
     "bad cuda index": (["--device", "cuda:x"], "unknown device 'cuda:x'"),
     "upper-case device": (["--device", "CPU"], "unknown device 'CPU'"),
     "batch size one": (["--batch-size", "1"], "--batch-size must be at least 2 (BatchNorm"),
@@ -510,7 +512,7 @@ def test_flag_out_of_range_is_refused(tmp_path, case):
     refused(bench(tmp_path, *args), tmp_path, message)
 
 
-@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1", "mps"])
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
 def test_valid_devices_pass_the_config_check(device):
     assert resolve_config({"device": device}).device == device
 

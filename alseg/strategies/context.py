@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from alseg.precision import FP32, Precision
 from alseg.strategies.base import StrategyContractError
 from alseg.strategies.needs import LABELED_PREFIX, Needs
 from alseg.strategies.scores import embedding
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["DeclaredSignals", "Prediction", "Predictor", "ScoreFn", "SelectionContext", "UndeclaredSignalError"]
 
 #: A per-batch score for ctx.predict_scores: probabilities (torch, on the device) -> one value (or row) per image.
-ScoreFn = Callable[[Tensor], "Tensor | np.ndarray"]
+#: With predict_scores(..., head_input=True) it is called as score(probs, head_input) instead.
+ScoreFn = Callable[..., "Tensor | np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -45,43 +47,58 @@ class Prediction:
 
 
 class Predictor:
-    """Runs a model over dataset indices in batches, in eval mode, without grad, in float32.
+    """Runs a model over dataset indices in batches, in eval mode, without grad; results in float32.
+
+    The forward runs under the experiment's precision (autocast in bf16/fp16 runs); probabilities and
+    embeddings are returned as float32.
 
     Memory: `predict` holds V·N·H·W float32 probabilities (550 images at 352 px: 270 MB a view);
     `predict_scores` holds one batch of them and N per-image scores.
     """
 
-    def __init__(self, model: SegModel, images: np.ndarray, batch_size: int, device: torch.device) -> None:
+    def __init__(self, model: SegModel, images: np.ndarray, batch_size: int, device: torch.device,
+                 precision: Precision = FP32) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.model, self.images, self.batch_size, self.device = model, images, int(batch_size), device
+        self.precision = precision
 
     @torch.no_grad()
     def _forward(self, rows: np.ndarray, models: Sequence[SegModel], mc_dropout: bool, passes: int,
-                 embeddings: bool) -> tuple[Tensor, Tensor | None]:
-        """One batch: probabilities (B,H,W) or (V,B,H,W) on the device, and F(x) of the first view."""
+                 embeddings: bool, head_input: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """One batch: probabilities (B,H,W) or (V,B,H,W) on the device, F(x) and the head's input of the first view."""
         x = to_tensor(self.images, rows, self.device)
-        views, emb = [], None
+        views, emb, dec = [], None, None
         for m in models:
             for _ in range(passes):
-                out = m(x, mc_dropout=mc_dropout)
+                keep = head_input and not views
+                with self.precision.autocast(self.device):
+                    out = m(x, mc_dropout=mc_dropout, head_input=True) if keep else m(x, mc_dropout=mc_dropout)
                 views.append(torch.sigmoid(out.logits.float())[:, 0])
                 if embeddings and emb is None:
                     emb = embedding(out.features.float())
-        return (views[0] if len(views) == 1 else torch.stack(views)), emb
+                if keep:
+                    dec = out.decoded.float()
+        return (views[0] if len(views) == 1 else torch.stack(views)), emb, dec
 
     def batches(self, ids: Sequence[int] | np.ndarray, *, mc_dropout: bool = False, passes: int = 1,
                 embeddings: bool = False, models: Sequence[SegModel] | None = None,
                 ) -> Iterator[tuple[np.ndarray, Tensor, Tensor | None]]:
         """Yield (rows, probs, embeddings) per batch, tensors on the device (probs shaped as in Prediction)."""
+        for rows, probs, emb, _ in self._batches(ids, mc_dropout, passes, embeddings, models):
+            yield rows, probs, emb
+
+    def _batches(self, ids: Sequence[int] | np.ndarray, mc_dropout: bool, passes: int, embeddings: bool,
+                 models: Sequence[SegModel] | None, head_input: bool = False,
+                 ) -> Iterator[tuple[np.ndarray, Tensor, Tensor | None, Tensor | None]]:
+        """batches() plus the head's input of the first view (None unless head_input)."""
         idx = np.asarray(ids, dtype=np.int64).reshape(-1)
         models = self._models(models, passes)
         for m in models:
             m.eval()
         for start in range(0, len(idx), self.batch_size):
             rows = idx[start : start + self.batch_size]
-            probs, emb = self._forward(rows, models, mc_dropout, int(passes), embeddings)
-            yield rows, probs, emb
+            yield rows, *self._forward(rows, models, mc_dropout, int(passes), embeddings, head_input)
 
     def _models(self, models: Sequence[SegModel] | None, passes: int) -> list[SegModel]:
         """The models to run (the current one by default), after checking `models` and `passes`."""
@@ -119,12 +136,17 @@ class Predictor:
         return Prediction(ids=idx, probs=probs, embeddings=emb)
 
     def predict_scores(self, ids: Sequence[int] | np.ndarray, score: ScoreFn, *, mc_dropout: bool = False,
-                       passes: int = 1, models: Sequence[SegModel] | None = None) -> np.ndarray:
-        """score(probs) batch by batch on the device, concatenated: per-image results without holding N·H·W."""
+                       passes: int = 1, models: Sequence[SegModel] | None = None,
+                       head_input: bool = False) -> np.ndarray:
+        """score(probs) batch by batch on the device, concatenated: per-image results without holding N·H·W.
+
+        With head_input, score(probs, head_input) also receives the segmentation head's input of the first
+        view (the decoder output, float32 (B,C_d,H,W)), e.g. for closed-form gradients of the head.
+        """
         parts = []
-        for rows, probs, _ in self.batches(ids, mc_dropout=mc_dropout, passes=passes, models=models):
+        for rows, probs, _, dec in self._batches(ids, mc_dropout, passes, False, models, head_input):
             with torch.no_grad():
-                value = score(probs)
+                value = score(probs, dec) if head_input else score(probs)
             arr = value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
             if arr.ndim == 0 or arr.shape[0] != len(rows):
                 raise StrategyContractError(
@@ -248,7 +270,9 @@ class SelectionContext:
                                                       embeddings=embeddings, models=models)
 
     def predict_scores(self, ids: Sequence[int] | np.ndarray, score: ScoreFn, *, mc_dropout: bool = False,
-                       passes: int = 1, models: Sequence[SegModel] | None = None) -> np.ndarray:
-        """Per-image score(probs) computed batch by batch on the device: O(N) memory, never N·H·W."""
+                       passes: int = 1, models: Sequence[SegModel] | None = None,
+                       head_input: bool = False) -> np.ndarray:
+        """Per-image score(probs) (or score(probs, head_input)) batch by batch on the device: O(N) memory."""
         return self._predictor("ctx.predict_scores").predict_scores(ids, score, mc_dropout=mc_dropout,
-                                                                    passes=passes, models=models)
+                                                                    passes=passes, models=models,
+                                                                    head_input=head_input)

@@ -1,0 +1,118 @@
+"""--precision: resolution against the device, autocast in training, evaluation and the pool pass, the protocol."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY_ARGS
+from typer.testing import CliRunner
+
+import alseg.precision as precision_mod
+from alseg.bench import run_benchmark
+from alseg.cli import app
+from alseg.errors import AlsegUsageError
+from alseg.models import build_model
+from alseg.pool import pool_pass
+from alseg.precision import FP32, Precision, legacy_precision, resolve_precision
+from alseg.store import ExperimentStore
+from alseg.train import TrainSettings, evaluate, fit
+
+CPU = torch.device("cpu")
+needs_bf16 = pytest.mark.skipif(not precision_mod.cpu_supports_bf16(),
+                                reason="this CPU has no native bf16 (AVX-512 BF16 or AMX): bf16 runs are refused here")
+
+
+def test_precision_names_dtypes_and_scalers():
+    assert [Precision(n).protocol for n in ("fp32", "bf16", "fp16")] == ["fp32", "bf16-autocast", "fp16-autocast"]
+    assert Precision("bf16").dtype is torch.bfloat16 and Precision("fp16").dtype is torch.float16
+    assert FP32.dtype is torch.float32
+    assert FP32.grad_scaler(CPU) is None and Precision("bf16").grad_scaler(CPU) is None
+    assert isinstance(Precision("fp16").grad_scaler(CPU), torch.amp.GradScaler)
+    with pytest.raises(ValueError, match="fp32, bf16 or fp16"):
+        Precision("auto")
+
+
+def test_fp32_autocast_is_a_no_op_and_bf16_autocast_computes_in_bf16():
+    conv = torch.nn.Conv2d(3, 4, 3)
+    x = torch.rand(1, 3, 8, 8)
+    with FP32.autocast(CPU):
+        assert conv(x).dtype is torch.float32
+    with Precision("bf16").autocast(CPU):
+        assert conv(x).dtype is torch.bfloat16
+
+
+@pytest.mark.parametrize("supported, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_picks_bf16_on_a_cpu_only_where_it_is_native(monkeypatch, supported, expected):
+    monkeypatch.setattr(precision_mod, "cpu_supports_bf16", lambda: supported)
+    assert resolve_precision("auto", CPU).name == expected
+    assert resolve_precision("fp32", CPU) == FP32
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(precision_mod, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(AlsegUsageError, match=r"--precision bf16: this CPU .* no native bf16 .* use --precision fp32"):
+        resolve_precision("bf16", CPU)
+
+
+def test_fp16_on_a_cpu_and_unknown_values_are_refused():
+    with pytest.raises(AlsegUsageError, match="does not train in fp16 on a CPU"):
+        resolve_precision("fp16", CPU)
+    with pytest.raises(AlsegUsageError, match="--precision must be one of fp32, bf16, fp16, auto"):
+        resolve_precision("half", CPU)
+
+
+def test_legacy_folders_keep_the_precision_they_were_computed_in():
+    assert legacy_precision("cpu") == "fp32" and legacy_precision("cuda") == "bf16-autocast"
+
+
+def _tiny(seed: int = 0):
+    return build_model("tu-test_efficientnet", "none", seed).to(memory_format=torch.channels_last)
+
+
+@needs_bf16
+def test_bf16_training_evaluation_and_pool_pass_return_float32_close_to_fp32(synthetic32):
+    ds = synthetic32
+    labeled = ds.train[:8]
+    settings = TrainSettings(epochs=1, batch_size=4, lr=1e-3)
+    torch.set_num_threads(1)
+    losses = {}
+    models = {}
+    for p in (FP32, Precision("bf16")):
+        model = _tiny()
+        losses[p.name] = fit(model, ds.images, ds.masks, labeled, settings, torch.Generator().manual_seed(0), CPU,
+                             precision=p)
+        models[p.name] = model
+    assert all(np.isfinite(v) for v in losses["bf16"])
+    assert abs(losses["bf16"][0] - losses["fp32"][0]) < 0.05  # same first batches, bf16 rounding only
+    metrics = evaluate(models["bf16"], ds.images, ds.masks, ds.test[:8], 8, CPU, Precision("bf16"))
+    assert set(metrics) == {"dice", "iou", "miou"} and all(isinstance(v, float) for v in metrics.values())
+    signals = {p: pool_pass(models["fp32"], ds.images, ds.train[:16], {"entropy", "embedding"}, 8, CPU, precision=pr)
+               for p, pr in (("fp32", FP32), ("bf16", Precision("bf16")))}
+    for key in ("entropy", "embedding"):
+        assert signals["bf16"][key].dtype == np.float32
+        np.testing.assert_allclose(signals["bf16"][key], signals["fp32"][key], rtol=0.05, atol=0.02)
+
+
+@needs_bf16
+def test_a_bf16_experiment_stores_its_precision_and_never_merges_with_fp32(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(precision="bf16")
+    run_benchmark(cfg)
+    store = ExperimentStore(cfg.experiment_dir)
+    assert store.read_experiment()["protocol"]["precision"] == "bf16-autocast"
+    env = json.loads((cfg.experiment_dir / "environment.json").read_text())
+    assert env["precision"]["resolved"] == "bf16-autocast" and env["precision"]["cpu_native_bf16"] is True
+    result = CliRunner().invoke(app, ["bench", *TINY_ARGS, "--strategies", "random", "--name", "tiny", "--out",
+                                      str(tmp_path / "results"), "--cache-dir", str(tmp_path / "cache"),
+                                      "--precision", "fp32"])
+    assert result.exit_code == 2, result.output
+    assert "precision" in result.output and "Traceback" not in result.output
+
+
+def test_the_cpu_and_quick_presets_stay_fp32_and_paper_picks_auto():
+    from alseg.presets import PRESETS
+
+    assert PRESETS["cpu"]["precision"] == "fp32" and PRESETS["quick"]["precision"] == "fp32"
+    assert PRESETS["paper"]["precision"] == "auto"

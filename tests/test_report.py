@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from dataclasses import replace
@@ -11,8 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
+from scipy import stats
+from typer.testing import CliRunner
 
+import alseg.report.figures as figures
+from alseg.cli import app
 from alseg.errors import AlsegUsageError
+from alseg.records import RoundRecord
 from alseg.report import (
     aubc,
     compute_aubc,
@@ -33,9 +39,20 @@ from alseg.report import (
     write_report,
 )
 from alseg.report.bundle import compute_report
-from alseg.report.figures import CURVE_SIZE, DPI, new_figure, png_bytes, render_curves, tick_label
+from alseg.report.compute import regime_text, resolve_regime
+from alseg.report.figures import (
+    CURVE_SIZE,
+    DPI,
+    new_figure,
+    png_bytes,
+    render_curves,
+    render_overlap,
+    render_penalty,
+    tick_label,
+)
 from alseg.report.format import fmt_p, latex_escape
-from alseg.report.tables import build_leaderboard, main_table, variants_table
+from alseg.report.stats import holm, mde, seeds_needed
+from alseg.report.tables import build_leaderboard, fmt_seeds, main_table, variants_table, verdict, with_protocol
 
 BUDGETS = [30, 60, 90]
 LABELS = {"random": "Random", "entropy": "Entropy", "proposed": "Proposed & co_1"}
@@ -213,8 +230,10 @@ def test_variants_table_matches_metrics_by_variant_name_not_row_order(toy: pd.Da
     shuffled = replace(data, variants={**data.variants, "miou": data.variants["miou"].iloc[::-1]})
     assert variants_table(shuffled) == (headers, rows)
     by_name = {r[0].text: [c.text for c in r] for r in rows}
-    assert by_name["w/o UNC"][3:] == ["+0.0000", "1.000", "+0.0000", "1.000"]  # Dice and mIoU both unchanged
-    assert by_name["w/o DIS"][3] == "+0.0000" and by_name["w/o DIS"][5].startswith("-0.0")
+    # Dice and mIoU both unchanged: every paired difference is 0, so any shift would show (MDE 0), none does (∞)
+    assert by_name["w/o UNC"][3:] == ["+0.0000", "1.000", "0.0000", "∞", "+0.0000", "1.000", "0.0000", "∞"]
+    assert by_name["w/o DIS"][3] == "+0.0000" and by_name["w/o DIS"][7].startswith("-0.0")
+    assert headers[3:] == ["Δ AUBC (Dice)", "p", "MDE", "Seeds needed", "Δ AUBC (mIoU)", "p", "MDE", "Seeds needed"]
 
 
 def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.DataFrame, tmp_path: Path) -> None:
@@ -224,7 +243,7 @@ def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.Data
     files = write_report(pd.concat([toy, ablation], ignore_index=True), tmp_path / "abl")
     md = files.markdown.read_text()
     assert "## Variants against their base strategy" in md
-    assert "| w/o DIS | Proposed & co_1 | 3 | +0.0000 | 1.000 | +0.0000 | 1.000 |" in md
+    assert "| w/o DIS | Proposed & co_1 | 3 | +0.0000 | 1.000 | 0.0000 | ∞ | +0.0000 | 1.000 | 0.0000 | ∞ |" in md
     assert "tab:variants" in files.latex.read_text()
     names = {f.name for f in files.figures}
     assert {"ablation_dice.png", "ablation_miou.png", "curves_dice.png"} <= names
@@ -234,6 +253,203 @@ def test_report_shows_variants_section_only_when_there_are_variants(toy: pd.Data
     aubc_rows = pd.read_csv(files.aubc_csv)
     row = aubc_rows[(aubc_rows["strategy"] == "proposed(discrepancy=false)") & (aubc_rows["metric"] == "dice")]
     assert row["base"].item() == "proposed" and row["p_value_vs_base"].item() == 1.0
+
+
+def _shifted(diffs: dict[str, list[float]]) -> pd.DataFrame:
+    """Random plus strategies whose per-seed AUBC (two budgets, 30 and 60) exceeds Random's by exactly `diffs`."""
+    n = len(next(iter(diffs.values())))
+    curves = {"random": {s: [0.5, 0.6] for s in range(n)}}
+    # AUBC of [0.5, 0.6 + 2e] over 30..60 is the mean of the two points: 0.55 + e
+    curves |= {name: {s: [0.5, 0.6 + 2 * e] for s, e in enumerate(d)} for name, d in diffs.items()}
+    return frame(curves, budgets=[30, 60])
+
+
+def test_paired_tests_carry_holm_mde_and_seeds_needed() -> None:
+    e = [0.010, 0.020, 0.000, 0.015, 0.005]  # mean 0.01, sd √(0.00025 / 4) = 0.0079057
+    big = [0.050, 0.060, 0.055, 0.052, 0.058]
+    t = compute_paired_tests(_shifted({"entropy": e, "proposed": big})).set_index("strategy")
+    row = t.loc["entropy"]
+    assert row["mean_diff"] == pytest.approx(0.01) and row["sd_diff"] == pytest.approx(math.sqrt(0.00025 / 4))
+    # t = 0.01 / (0.0079057 / √5) = 2.8284 on 4 df: p = 0.0474
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(0.01 / (math.sqrt(0.00025 / 4) / math.sqrt(5)), 4))
+    assert row["p_value"] == pytest.approx(0.0474, abs=1e-4)
+    p_big = t.loc["proposed", "p_value"]
+    assert p_big < row["p_value"]  # Holm: the smaller p × 2, the larger × 1 but not below the first
+    assert t.loc["proposed", "p_holm"] == pytest.approx(2 * p_big)
+    assert row["p_holm"] == pytest.approx(max(2 * p_big, row["p_value"]))
+    assert row["mde"] == pytest.approx(mde(row["sd_diff"], 5)) and row["mde"] > row["mean_diff"]
+    assert row["seeds_needed"] == seeds_needed(0.01, row["sd_diff"]) and row["seeds_needed"] > 5
+    assert t.loc["proposed", "seeds_needed"] == 2  # a large, steady gain: two seeds already have the power
+    np.testing.assert_allclose(t["p_holm"], holm(t["p_value"].to_list()))
+
+
+def test_paired_tests_edges_one_seed_and_no_difference() -> None:
+    one = compute_paired_tests(_shifted({"entropy": [0.01]})).iloc[0]
+    assert one["test"] == "n/a" and math.isnan(one["sd_diff"]) and math.isnan(one["mde"])
+    assert math.isnan(one["p_holm"]) and pd.isna(one["seeds_needed"])
+    same = compute_paired_tests(_shifted({"entropy": [0.0, 0.0, 0.0]})).iloc[0]
+    assert (same["sd_diff"], same["mde"], same["p_value"], same["p_holm"]) == (0.0, 0.0, 1.0, 1.0)
+    assert pd.isna(same["seeds_needed"])  # a zero difference: no number of seeds
+    assert [fmt_seeds(same["seeds_needed"], 0.0), fmt_seeds(pd.NA, 0.003), fmt_seeds(12, 0.003)] == ["∞", "> 1000",
+                                                                                                   "12"]
+    assert fmt_seeds(pd.NA, float("nan")) == "n/a"
+
+
+def _row(**values: object) -> dict:
+    base = {"test": "paired t", "n_pairs": 5, "mean_diff": 0.004, "sd_diff": 0.01, "p_value": 0.4, "p_holm": 1.0,
+            "mde": 0.021, "seeds_needed": 40}
+    return base | values
+
+
+def test_verdict_lines_say_what_the_seeds_resolve() -> None:
+    assert verdict("Entropy", _row(), 4) == (
+        "Entropy: no difference from Random resolvable below 0.0210 AUBC with 5 seeds"
+        " (observed +0.0040, p = 0.400; would need ~40 seeds).")
+    assert verdict("X", _row(mean_diff=0.02, p_value=0.002, p_holm=0.01), 4) == (
+        "X: better than Random (+0.0200 AUBC, Holm p = 0.010 over 4 tests, 5 seeds).")
+    assert verdict("X", _row(mean_diff=-0.02, p_value=0.002, p_holm=0.01), 1).startswith(
+        "X: worse than Random (-0.0200 AUBC, Holm p = 0.010 over 1 test,")
+    raw_only = verdict("w/o DIS", _row(mean_diff=0.0102, p_value=0.046, p_holm=0.32, mde=0.0128, seeds_needed=4,
+                                       n_pairs=3), 7)
+    assert raw_only == ("w/o DIS: +0.0102 AUBC at p = 0.046, but Holm p = 0.320 over 7 tests against Random: no"
+                        " finding; with 3 seeds the test resolves differences from 0.0128 AUBC (would need ~4 seeds).")
+    assert verdict("A", _row(seeds_needed=pd.NA), 4).endswith("would need > 1000 seeds).")
+    assert verdict("A", _row(mean_diff=0.0, seeds_needed=pd.NA), 4).endswith(
+        "no number of seeds resolves a zero difference).")
+    assert verdict("A", _row(mean_diff=0.0, sd_diff=0.0, p_value=1.0), 4) == (
+        "A: the same AUBC as Random on each of the 5 paired seeds.")
+    assert verdict("A", _row(test="n/a", n_pairs=1), 4) == (
+        "A: not tested against Random (fewer than 2 paired seeds).")
+    assert verdict("W", _row(test="wilcoxon", n_pairs=8, seeds_needed=6), 4).endswith(
+        "~6 seeds give 80% power at this difference).")
+
+
+def test_leaderboard_holds_holm_mde_seeds_and_a_verdict_per_strategy(toy: pd.DataFrame, tmp_path: Path) -> None:
+    data = compute_report(toy)
+    board = build_leaderboard(data)
+    headers, rows = board.main
+    at = {h: i for i, h in enumerate(headers)}
+    assert headers[at["p vs Random"]:at["p vs Random"] + 4] == ["p vs Random", "Holm p", "MDE", "Seeds needed"]
+    tests = data.tests["dice"].set_index("strategy")
+    by_label = {r[0].text: r for r in rows}
+    entropy = by_label["Entropy"]
+    assert entropy[at["Holm p"]].text.startswith(fmt_p(tests.loc["entropy", "p_holm"]))
+    assert entropy[at["MDE"]].text == f"{tests.loc['entropy', 'mde']:.4f}"
+    assert [c.text for c in by_label["Random"][at["p vs Random"]:at["p vs Random"] + 4]] == ["ref.", "–", "–", "–"]
+    assert len(board.verdicts) == 2 and board.verdicts[0].startswith("Entropy: ")
+    md = write_report(toy, tmp_path).markdown.read_text()
+    assert "### Verdicts against Random on Dice AUBC (labels 30 + 2 × 30)" in md
+    assert all(f"- {line}" in md for line in board.verdicts)
+    csv = pd.read_csv(tmp_path / "leaderboard.csv").set_index(["strategy", "n_labeled"])
+    assert csv.loc[("entropy", 60), "dice_aubc_p_holm"] == pytest.approx(tests.loc["entropy", "p_holm"], rel=1e-5)
+    assert csv.loc[("entropy", 90), "dice_aubc_mde"] == pytest.approx(tests.loc["entropy", "mde"], rel=1e-5)
+    assert csv.loc[("proposed", 30), "dice_aubc_test"] == "paired t"
+    assert csv.loc[("random", 30)][["dice_aubc_p_value", "dice_aubc_p_holm"]].isna().all()
+    assert csv.loc[("full", 550)][["dice_aubc_p_value", "dice_aubc_mde"]].isna().all()
+    aubc_rows = pd.read_csv(tmp_path / "aubc.csv")
+    assert {"p_holm", "mde", "seeds_needed", "sd_diff", "mde_vs_base", "seeds_needed_vs_base"} <= set(aubc_rows)
+
+
+# --- the budget regime ------------------------------------------------------------------------------------
+
+
+def test_regime_text_and_its_source() -> None:
+    assert regime_text([30, 60, 90, 120, 150, 180]) == "30 + 5 × 30"
+    assert regime_text([30, 60, 120]) == "30 + 30 + 60" and regime_text([30]) == "30"
+    protocol = {"initial": 30, "budget": 30, "rounds": 5, "epochs": 8}
+    assert resolve_regime([30, 60, 90, 120, 150, 180], protocol) == "30 + 5 × 30"
+    assert resolve_regime([], protocol) == "30 + 5 × 30"  # no finished run yet: the protocol alone
+    assert resolve_regime([60, 30, 90]) == "30 + 2 × 30" and resolve_regime([]) is None
+    assert resolve_regime([30, 60, 90], {"rounds": 2}) == "30 + 2 × 30"  # a partial protocol is checked too
+    assert resolve_regime([30], {"budget": 30, "rounds": 0}) == "30"
+
+
+@pytest.mark.parametrize(("protocol", "message"), [
+    ({"initial": 20, "budget": 30, "rounds": 2}, r"initial = 20, budget = 30, rounds = 2: 20 \+ 2 × 30\) does not "
+                                                 r"match the labeled counts of the finished runs \(30, 60, 90\)"),
+    ({"rounds": 3}, r"\(rounds = 3\) does not match"),
+    ({"budget": 20}, r"\(budget = 20\) does not match"),
+    ({"initial": "30", "budget": 30, "rounds": 2}, r"'initial' is '30', not a whole number"),
+    ({"initial": 30, "budget": True, "rounds": 2}, r"'budget' is True, not a whole number"),
+])
+def test_a_protocol_that_does_not_describe_the_runs_is_refused(
+    toy: pd.DataFrame, tmp_path: Path, protocol: dict, message: str
+) -> None:
+    with pytest.raises(AlsegUsageError, match=message):
+        write_report(toy, tmp_path / "out", protocol=protocol)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_every_table_and_figure_title_shows_the_regime(
+    toy: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ablation = toy[toy["strategy"] == "proposed"].assign(strategy="proposed(discrepancy=false)", label="w/o DIS")
+    titles: list[str] = []
+    for name in ("render_curves", "render_penalty", "render_overlap"):
+        real = getattr(figures, name)
+
+        def spy(*args: object, _real: object = real, **kwargs: object) -> object:
+            ax = _real(*args, **kwargs)  # type: ignore[operator]
+            titles.append(ax.get_title())
+            return ax
+
+        monkeypatch.setattr(figures, name, spy)
+    protocol = {"initial": 30, "budget": 30, "rounds": 2}
+    files = write_report(pd.concat([toy, ablation], ignore_index=True), tmp_path, protocol=protocol)
+    assert len(titles) == len(files.figures) == 6
+    assert all(t.endswith("(labels 30 + 2 × 30)") for t in titles), titles
+    assert "Dice curves (labels 30 + 2 × 30)" in titles
+    md = files.markdown.read_text()
+    headings = [line for line in md.splitlines() if line.startswith("## ") and line != "## Protocol"]
+    assert len(headings) >= 8 and all(h.endswith("(labels 30 + 2 × 30)") for h in headings), headings
+    assert "· labels: 30 + 2 × 30" in md
+    captions = [line for line in files.latex.read_text().splitlines() if line.startswith(r"\caption")]
+    assert len(captions) == 3 and all("labels 30 + 2 × 30" in c for c in captions), captions
+    board = build_leaderboard(compute_report(toy), protocol)
+    assert board.regime == "30 + 2 × 30" == with_protocol(build_leaderboard(compute_report(toy)), None).regime
+    console = Console(record=True, width=250)
+    console.print(render_terminal(toy))
+    text = console.export_text()
+    assert "alseg leaderboard — toy (Dice, labels 30 + 2 × 30)" in text and "Holm p" in text and "MDE" in text
+
+
+def test_figure_renderers_add_the_regime_to_their_titles(toy: pd.DataFrame) -> None:
+    data = compute_report(toy)
+    _, ax = new_figure()
+    assert render_penalty(data.penalty, ax, regime="30 + 2 × 30").get_title() == (
+        "Pairwise penalty matrix (labels 30 + 2 × 30)")
+    _, ax = new_figure()
+    assert render_overlap(data.overlap, ax).get_title() == "Jaccard overlap of selections, round 1"
+    _, ax = new_figure()
+    assert render_curves(data.curves, "dice", ax, title="Dice").get_title() == "Dice"
+
+
+def _experiment(root: Path, protocol: dict) -> Path:
+    """An experiment folder: its experiment.json and one finished Random run of 30 + 2 × 30 labels."""
+    root.mkdir()
+    (root / "experiment.json").write_text(json.dumps({"protocol": protocol}))
+    folder = root / "runs" / "random"
+    folder.mkdir(parents=True)
+    lines = [RoundRecord(strategy="random", name="random", params={}, label="Random", provider="alseg==test",
+                         alseg_version="test", dataset="toy", seed=0, round=r, n_labeled=30 * (r + 1), dice=0.5,
+                         iou=0.4, miou=0.6, added=[], selected=[], picked_entropy=None, pool_entropy=None,
+                         t_train=1.0, t_eval=1.0, t_pool=0.0, t_select=0.0).to_line() for r in range(3)]
+    (folder / "seed-0.jsonl").write_bytes(b"".join(lines))
+    (folder / "seed-0.status.json").write_text(json.dumps({"status": "done", "strategy": "random", "seed": 0}))
+    return root
+
+
+def test_cli_report_refuses_runs_that_do_not_follow_the_protocol(tmp_path: Path) -> None:
+    good = _experiment(tmp_path / "good", {"dataset": "toy", "initial": 30, "budget": 30, "rounds": 2})
+    result = CliRunner().invoke(app, ["report", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "labels 30 + 2 × 30" in (good / "leaderboard.md").read_text()
+    bad = _experiment(tmp_path / "bad", {"dataset": "toy", "initial": 20, "budget": 30, "rounds": 2})
+    result = CliRunner().invoke(app, ["report", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "does not match the labeled counts of the finished runs (30, 60, 90)" in result.output
+    assert "experiment.json" in result.output and "Traceback" not in result.output
+    assert not (bad / "leaderboard.md").exists() and not list(bad.glob("*.png"))
 
 
 def test_penalty_matrix_one_strategy_always_wins() -> None:
@@ -341,7 +557,8 @@ def test_write_report_is_byte_identical(toy: pd.DataFrame, tmp_path: Path) -> No
     tex = first.latex.read_text()
     assert all(k in tex for k in (r"\toprule", r"\midrule", r"\bottomrule", r"Proposed \& co\_1"))
     head = first.csv.read_text().splitlines()[0]
-    assert head == "strategy,label,n_labeled,n_seeds,dice_mean,dice_std,iou_mean,iou_std,miou_mean,miou_std"
+    assert head == ("strategy,label,n_labeled,n_seeds,dice_mean,dice_std,iou_mean,iou_std,miou_mean,miou_std,"
+                    "dice_aubc_test,dice_aubc_p_value,dice_aubc_p_holm,dice_aubc_mde,dice_aubc_seeds_needed")
     assert {p.name for p in first.figures} == {
         "curves_dice.png",
         "curves_miou.png",

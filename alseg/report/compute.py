@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,6 +215,74 @@ def compute_label_efficiency(df: pd.DataFrame, metric: str = "dice") -> pd.DataF
     out["saving"] = out["saving"].astype("Int64")
     return out
 
+
+
+REGIME_KEYS = ("initial", "budget", "rounds")
+
+
+def _steps(counts: Sequence[int]) -> list[int]:
+    """Labels added between successive labeled counts."""
+    return [b - a for a, b in itertools.pairwise(counts)]
+
+
+def regime_text(counts: Sequence[int]) -> str:
+    """A label schedule as 'initial + rounds × query' ("30 + 5 × 30"); unequal steps listed ("30 + 30 + 60")."""
+    counts = [int(c) for c in counts]
+    if not counts:
+        raise ValueError("a label schedule needs at least one labeled count")
+    steps = _steps(counts)
+    if not steps:
+        return str(counts[0])
+    if len(set(steps)) == 1:
+        return f"{counts[0]} + {len(steps)} × {steps[0]}"
+    return " + ".join(map(str, [counts[0], *steps]))
+
+
+def with_regime(title: str, regime: str | None) -> str:
+    """A table or figure title followed by the label schedule it was measured under: "… (labels 30 + 5 × 30)"."""
+    return f"{title} (labels {regime})" if regime else title
+
+
+def _protocol_int(protocol: Mapping[str, object], key: str) -> int:
+    """One setting of the label schedule as an int, refusing what is not a whole number of labels."""
+    value = protocol[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+        raise AlsegUsageError(f"the protocol's '{key}' is {value!r}, not a whole number of labels; the experiment's "
+                              "experiment.json is damaged: rerun `alseg bench` into a new folder")
+    return int(value)
+
+
+def _matches(counts: list[int], given: Mapping[str, int]) -> bool:
+    """Whether labeled counts agree with the schedule settings that are given (all three, or some)."""
+    if len(given) == len(REGIME_KEYS):
+        return counts == [given["initial"] + r * given["budget"] for r in range(given["rounds"] + 1)]
+    steps = _steps(counts)
+    found = {"initial": counts[0], "rounds": len(steps)}
+    if steps:  # with one labeled count no query size can be read off the runs
+        found["budget"] = steps[0] if len(set(steps)) == 1 else -1
+    return all(found.get(k, v) == v for k, v in given.items())
+
+
+def resolve_regime(budgets: Sequence[int], protocol: Mapping[str, object] | None = None) -> str | None:
+    """The budget regime of a report ("30 + 5 × 30"): read from the protocol, checked against the runs.
+
+    The protocol's `initial`, `budget` and `rounds` (those it has) must describe the labeled counts of the
+    finished runs (`budgets`); a mismatch means the run files were not made under this protocol and raises
+    AlsegUsageError naming both. Without those settings the runs' own counts give it; None with neither.
+    """
+    counts = sorted({int(n) for n in budgets})
+    given = {k: _protocol_int(protocol, k) for k in REGIME_KEYS if protocol and k in protocol}
+    full = len(given) == len(REGIME_KEYS)
+    planned = [given["initial"] + r * given["budget"] for r in range(given["rounds"] + 1)] if full else counts
+    if counts and not _matches(counts, given):
+        shown = ", ".join(f"{k} = {v}" for k, v in given.items())
+        schedule = f": {regime_text(planned)}" if full else ""
+        raise AlsegUsageError(
+            f"the protocol's label schedule ({shown}{schedule}) does not match the labeled counts of the finished "
+            f"runs ({', '.join(map(str, counts))}): these run files were not made under this protocol; report "
+            "them from the experiment folder whose experiment.json made them"
+        )
+    return regime_text(planned) if planned else None
 
 
 def compute_ceiling(df: pd.DataFrame) -> pd.DataFrame:

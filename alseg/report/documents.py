@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from alseg.report.compute import METRICS
+from alseg.report.compute import METRICS, REFERENCE, with_regime
 from alseg.report.format import latex_table, markdown_table
-from alseg.report.stats import VARIANT_COLUMNS
+from alseg.report.stats import TEST_COLUMNS, VARIANT_COLUMNS
 from alseg.report.tables import Leaderboard
 
 
@@ -40,36 +40,46 @@ def markdown_report(
     protocol: Mapping[str, object] | None = None,
     figures: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The whole leaderboard.md text: tables, notes, figures (relative links), protocol."""
+    """The whole leaderboard.md text: tables, verdicts, notes, figures (relative links), protocol.
+
+    Every table heading names the label schedule ("labels 30 + 5 × 30"): it is part of what a number means.
+    """
     data = board.data
     md = lambda t: markdown_table(*t)  # noqa: E731
+    h2 = lambda text: f"## {with_regime(text, board.regime)}\n"  # noqa: E731
     out = [f"# {title}\n"]
     if data.dataset:
-        out.append(f"Dataset: `{data.dataset}` · strategies: {len(data.order)}\n")
-    out += ["## Leaderboard\n", md(board.main), board.legend + "\n"]
+        schedule = f" · labels: {board.regime}" if board.regime else ""
+        out.append(f"Dataset: `{data.dataset}` · strategies: {len(data.order)}{schedule}\n")
+    out += [h2("Leaderboard"), md(board.main), board.legend + "\n"]
+    if board.verdicts:
+        out += [f"### {with_regime(f'Verdicts against Random on {METRICS[data.metric].label} AUBC', board.regime)}\n",
+                "".join(f"- {line}\n" for line in board.verdicts)]
     if board.failed:
         out.append("Runs left out of the numbers (failed, interrupted or still running):\n\n"
                    + "".join(f"- {line}\n" for line in board.failed))
     for name, path in figures:
         out.append(f"![{name}]({path})\n")
     for m, table in board.metrics.items():
-        out += [f"## {METRICS[m].label} by labeled images\n", md(table)]
+        out += [h2(f"{METRICS[m].label} by labeled images"), md(table)]
     out += [
-        "## Time per round\n",
+        h2("Time per round"),
         md(board.times),
         "Pool pass and selection are averaged over rounds that ended in a selection.\n",
     ]
     if board.variants[1]:
         out += [
-            "## Variants against their base strategy\n",
+            h2("Variants against their base strategy"),
             md(board.variants),
             "Δ AUBC: mean over paired seeds of the variant's AUBC minus its base strategy's (negative ="
-            " the variant is worse); p: the same seed-paired test as 'p vs Random'. For ablations this"
-            " says whether removing a component costs more than the seed-to-seed spread.\n",
+            " the variant is worse); p: the same seed-paired test as 'p vs Random'; MDE and seeds needed as"
+            " in the leaderboard, for the variant's differences from its base. For ablations this says"
+            " whether removing a component costs more than the seed-to-seed spread, and how small a cost"
+            " these seeds could have shown.\n",
         ]
     if len(data.penalty) > 1:
         out += [
-            "## Pairwise penalty matrix\n",
+            h2("Pairwise penalty matrix"),
             md(board.penalty),
             f"Entry (i, j): share of labeled counts (rounds ≥ 1; round 0 is shared) at which"
             f" i beats j on {METRICS[data.metric].label} (two-sided one-sample t-test on"
@@ -77,25 +87,28 @@ def markdown_report(
         ]
     if len(data.overlap):
         out += [
-            "## Overlap of selections\n",
+            h2("Overlap of selections"),
             md(board.overlap),
             "Mean over seeds of the Jaccard index of the two strategies' picks.\n",
         ]
     if len(data.picked):
-        out += ["## Predictive entropy of picked images\n", md(board.picked)]
+        out += [h2("Predictive entropy of picked images"), md(board.picked)]
     if protocol:
         out += ["## Protocol\n", _protocol_md(protocol)]
     return "\n".join(out)
 
 
 def latex_report(board: Leaderboard) -> str:
-    """leaderboard.tex: the main table and the mIoU table as booktabs tables."""
+    """leaderboard.tex: the main, mIoU and variants tables as booktabs tables, the label schedule in each caption."""
     name = METRICS[board.data.metric].label
-    parts = [latex_table(*board.main, f"Leaderboard ({name}, mean ± std over seeds)", "tab:leaderboard")]
+    schedule = f"; labels {board.regime}" if board.regime else ""
+    parts = [latex_table(*board.main, f"Leaderboard ({name}, mean ± std over seeds{schedule})", "tab:leaderboard")]
     if "miou" in board.metrics:
-        parts.append(latex_table(*board.metrics["miou"], "mIoU by labeled images", "tab:miou"))
+        parts.append(latex_table(*board.metrics["miou"], with_regime("mIoU by labeled images", board.regime),
+                                 "tab:miou"))
     if board.variants[1]:
-        parts.append(latex_table(*board.variants, "Variants against their base strategy (AUBC)", "tab:variants"))
+        parts.append(latex_table(*board.variants, f"Variants against their base strategy (AUBC{schedule})",
+                                 "tab:variants"))
     return "\n".join(parts)
 
 
@@ -106,12 +119,23 @@ def _csv(frame: pd.DataFrame) -> str:
     return buf.getvalue()
 
 
+BOARD_TEST_COLUMNS = ("test", "p_value", "p_holm", "mde", "seeds_needed")  # leaderboard.csv's test columns
+
+
 def leaderboard_csv(board: Leaderboard) -> str:
-    """leaderboard.csv: one row per strategy and labeled count (the ceiling as 'full')."""
+    """leaderboard.csv: one row per strategy and labeled count (the ceiling as 'full').
+
+    After the curves, the strategy's AUBC test against Random on the headline metric (the same on each of its
+    rows; empty for Random and the ceiling): `<metric>_aubc_test`, `_p_value`, `_p_holm`, `_mde`, `_seeds_needed`.
+    """
     data = board.data
     frames = [f for f in (data.curves, data.ceiling) if len(f)]
     frame = pd.concat(frames, ignore_index=True) if frames else data.curves
-    return _csv(frame.reindex(columns=data.curves.columns))
+    frame = frame.reindex(columns=data.curves.columns)
+    tests = data.tests.get(data.metric, pd.DataFrame(columns=TEST_COLUMNS))
+    tests = tests[tests["strategy"] != REFERENCE][["strategy", *BOARD_TEST_COLUMNS]]
+    tests = tests.rename(columns={c: f"{data.metric}_aubc_{c}" for c in BOARD_TEST_COLUMNS})
+    return _csv(frame.merge(tests, on="strategy", how="left"))
 
 
 def aubc_csv(board: Leaderboard) -> str:
@@ -121,7 +145,7 @@ def aubc_csv(board: Leaderboard) -> str:
     for m, a in data.aubc.items():
         t = data.tests.get(m, pd.DataFrame(columns=["strategy"]))
         v = data.variants.get(m, pd.DataFrame(columns=VARIANT_COLUMNS))
-        v = v.rename(columns={c: f"{c}_vs_base" for c in ("n_pairs", "test", "mean_diff", "p_value")})
+        v = v.rename(columns={c: f"{c}_vs_base" for c in VARIANT_COLUMNS if c not in ("strategy", "base")})
         frames.append(a.merge(t, on="strategy", how="left").merge(v, on="strategy", how="left"))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return _csv(frame)

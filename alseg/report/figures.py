@@ -12,12 +12,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from alseg.report.compute import METRICS, REFERENCE
+from alseg.report.compute import METRICS, REFERENCE, with_regime
 
 DPI = 120
 CURVE_SIZE = (7.0, 4.5)  # inches → 840 × 540 px at 120 dpi
 MATRIX_SIZE = (6.0, 5.0)  # inches → 720 × 600 px at 120 dpi
 _PNG_METADATA = {"Software": None}  # no version string, so the same data gives the same bytes
+TITLE_SIZE = 10  # points: a title with the label schedule still fits the 7-inch curve figure
 
 
 def new_figure(size: tuple[float, float] = CURVE_SIZE) -> tuple[Figure, Axes]:
@@ -44,8 +45,9 @@ def strategy_colors(order: list[str]) -> dict[str, tuple[float, ...]]:
 def render_curves(
     curves: pd.DataFrame, metric: str, ax: Axes, ceiling: float | None = None,
     colors: dict[str, tuple[float, ...]] | None = None, ceiling_seeds: int | None = None,
+    title: str | None = None,
 ) -> Axes:
-    """Mean curve ± std band per strategy against labeled images; Random dashed, ceiling dotted.
+    """Mean curve ± std band per strategy against labeled images; Random dashed, ceiling dotted; optional title.
 
     When the lines average different numbers of seeds, each legend entry says how many ("(n=3)"),
     so a reader does not compare a 3-seed band with a 5-seed one unawares.
@@ -82,6 +84,8 @@ def render_curves(
         ax.set_xticks(sorted({int(n) for n in curves["n_labeled"]}))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=TITLE_SIZE)
     return ax
 
 
@@ -110,12 +114,12 @@ def _heatmap(matrix: pd.DataFrame, ax: Axes, fmt: str, vmax: float) -> None:
             )
 
 
-def render_penalty(matrix: pd.DataFrame, ax: Axes) -> Axes:
-    """Heat map of the penalty matrix (row beats column), numbers in the cells."""
+def render_penalty(matrix: pd.DataFrame, ax: Axes, regime: str | None = None) -> Axes:
+    """Heat map of the penalty matrix (row beats column), numbers in the cells, the label schedule in the title."""
     _heatmap(matrix, ax, ".2f", vmax=1.0)
     ax.set_xlabel("loser")
     ax.set_ylabel("winner")
-    ax.set_title("Pairwise penalty matrix")
+    ax.set_title(with_regime("Pairwise penalty matrix", regime), fontsize=TITLE_SIZE)
     return ax
 
 
@@ -133,14 +137,15 @@ def overlap_matrix(overlap: pd.DataFrame, order: list[str], rnd: int | None = No
 
 
 def render_overlap(
-    overlap: pd.DataFrame, ax: Axes, labels: dict[str, str] | None = None, rnd: int | None = None
+    overlap: pd.DataFrame, ax: Axes, labels: dict[str, str] | None = None, rnd: int | None = None,
+    regime: str | None = None,
 ) -> Axes:
-    """Heat map of mean Jaccard between strategies' picks at one round (default: the last)."""
+    """Heat map of mean Jaccard between strategies' picks at one round (default: the last), schedule in the title."""
     order = list(dict.fromkeys([*overlap["strategy_a"], *overlap["strategy_b"]]))
     m = overlap_matrix(overlap, order, rnd)
     if labels:
         m.index = m.columns = [labels.get(s, s) for s in order]
     _heatmap(m, ax, ".2f", vmax=1.0)
     shown = int(overlap["round"].max()) if rnd is None and len(overlap) else rnd
-    ax.set_title(f"Jaccard overlap of selections, round {shown}")
+    ax.set_title(with_regime(f"Jaccard overlap of selections, round {shown}", regime), fontsize=TITLE_SIZE)
     return ax

@@ -18,7 +18,7 @@ from alseg.errors import AlsegError, AlsegUsageError
 from alseg.records import RoundRecord
 from alseg.report.bundle import compute_report
 from alseg.report.documents import flatten_protocol
-from alseg.report.tables import build_leaderboard
+from alseg.report.tables import build_leaderboard, with_protocol
 from alseg.report.terminal import terminal_table
 from alseg.report.write import write_files
 from alseg.store import ExperimentStore, RunFile
@@ -144,6 +144,6 @@ def load_experiments(roots: Sequence[Path]) -> Experiments:
 def report_experiments(roots: Sequence[Path], out_dir: Path) -> tuple[list[Path], list[Table]]:
     """Compute the report of the experiments once, write its files, return them and the terminal table."""
     exps = load_experiments(roots)
-    board = build_leaderboard(compute_report(exps.rounds, exps.runs))
+    board = with_protocol(build_leaderboard(compute_report(exps.rounds, exps.runs)), exps.protocol)
     files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol)
     return files.all(), [terminal_table(board)]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from alseg.report.bundle import ReportData
-from alseg.report.compute import METRICS, REFERENCE, percent_of_full
+from alseg.report.compute import METRICS, REFERENCE, percent_of_full, resolve_regime
 from alseg.report.format import (
     DASH,
     Cell,
@@ -18,6 +19,7 @@ from alseg.report.format import (
     fmt_p,
     stars,
 )
+from alseg.report.stats import ALPHA, POWER, SEEDS_CAP
 
 Table = tuple[list[str], list[list[Cell]]]
 
@@ -35,6 +37,34 @@ def _column(values: list[object], texts: list[str], higher: bool = True) -> list
 def _labels(data: ReportData) -> dict[str, str]:
     """Display label per strategy."""
     return dict(zip(data.curves["strategy"], data.curves["label"], strict=True))
+
+
+def _missing(x: object) -> bool:
+    """True for None, NaN and pandas NA."""
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def fmt_seeds(n: object, mean_diff: object, cap: int = SEEDS_CAP) -> str:
+    """Seeds needed for 80 % power as shown: the number, '∞' for a zero difference, '> cap' beyond the search."""
+    if _missing(mean_diff):
+        return "n/a"
+    if not _missing(n):
+        return str(int(n))  # type: ignore[call-overload]
+    return "∞" if float(mean_diff) == 0 else f"> {cap}"  # type: ignore[arg-type]
+
+
+def _test_cells(t: Mapping | None, reference: bool) -> list[Cell]:
+    """The p, Holm p, MDE and seeds-needed cells of one strategy's test against Random."""
+    if reference:
+        return [Cell("ref."), Cell(DASH), Cell(DASH), Cell(DASH)]
+    if t is None or t["test"] == "n/a":
+        return [Cell("n/a"), Cell("n/a"), Cell(DASH), Cell(DASH)]
+    return [
+        Cell(f"{fmt_p(t['p_value'])}{stars(t['p_value'])} ({t['test']})"),
+        Cell(f"{fmt_p(t['p_holm'])}{stars(t['p_holm'])}"),
+        Cell(fmt_num(t["mde"])),
+        Cell(fmt_seeds(t["seeds_needed"], t["mean_diff"])),
+    ]
 
 
 def _metric_columns(data: ReportData, metric: str, budgets: Sequence[int]) -> tuple[list, list]:
@@ -70,20 +100,14 @@ def main_table(data: ReportData, budgets: str = "all") -> Table:
     max_seeds = data.curves.groupby("strategy")["n_seeds"].max().to_dict()
     grid = data.budgets if budgets == "all" else data.budgets[-1:]
     headers, metric_cols = _metric_columns(data, m, grid)
-    seeds, rank, pval, effc = [], [], [], []
+    seeds, rank, tested, effc = [], [], [], []
     for s in data.order:
         a = aubc.get(s) or {}
         full, partial = int(a.get("n_seeds", 0)), int(max_seeds.get(s, 0)) - int(a.get("n_seeds", 0))
         seeds.append(Cell(f"{full}" + (f" (+{partial} partial)" if partial > 0 else "")))
         r = a.get("rank")
         rank.append(None if r is None or pd.isna(r) else int(r))
-        t = tests.get(s)
-        if s == REFERENCE:
-            pval.append(Cell("ref."))
-        elif t is None or t["test"] == "n/a":
-            pval.append(Cell("n/a"))
-        else:
-            pval.append(Cell(f"{fmt_p(t['p_value'])}{stars(t['p_value'])} ({t['test']})"))
+        tested.append(_test_cells(tests.get(s), s == REFERENCE))
         e = eff.get(s)
         if e is None:
             effc.append(None)
@@ -94,8 +118,9 @@ def main_table(data: ReportData, budgets: str = "all") -> Table:
             effc.append(f"{int(e['n_to_target'])}" + (f" (−{saving})" if saving > 0 else ""))
     n_eff = [int(eff[s]["n_to_target"]) if s in eff and eff[s]["reached"] else None for s in data.order]
     rank_cells = _column(rank, [DASH if r is None else str(r) for r in rank], higher=False)
-    columns = [[Cell(labels[s]) for s in data.order], seeds, *metric_cols, rank_cells, pval]
-    headers = ["Strategy", "Seeds", *headers, "Rank", "p vs Random"]
+    test_cols = [list(col) for col in zip(*tested, strict=True)] if tested else [[], [], [], []]
+    columns = [[Cell(labels[s]) for s in data.order], seeds, *metric_cols, rank_cells, *test_cols]
+    headers = ["Strategy", "Seeds", *headers, "Rank", "p vs Random", "Holm p", "MDE", "Seeds needed"]
     if eff:
         columns.append(_column(n_eff, [t or DASH for t in effc], higher=False))
         headers.append("Labels to Random's final")
@@ -127,12 +152,12 @@ def times_table(data: ReportData) -> Table:
 
 
 def variants_table(data: ReportData) -> Table:
-    """Each ablation (parameterised run) against its base: AUBC difference and paired p, Dice and mIoU."""
+    """Each ablation against its base: AUBC difference, paired p, MDE and seeds needed, for Dice and mIoU."""
     labels = _labels(data)
     metrics = [m for m in dict.fromkeys((data.metric, "miou")) if m in data.variants]
     headers = ["Variant", "Base", "Seeds"]
     for m in metrics:
-        headers += [f"Δ AUBC ({METRICS[m].label})", "p"]
+        headers += [f"Δ AUBC ({METRICS[m].label})", "p", "MDE", "Seeds needed"]
     first = data.variants[metrics[0]] if metrics else pd.DataFrame()
     by_variant = {m: data.variants[m].set_index("strategy") for m in metrics}  # match rows by name, not position
     rows = []
@@ -141,7 +166,9 @@ def variants_table(data: ReportData) -> Table:
         for m in metrics:
             v = by_variant[m].loc[r["strategy"]]
             row += [Cell(f"{v['mean_diff']:+.4f}" if v["n_pairs"] else DASH),
-                    Cell(fmt_p(v["p_value"]) + stars(v["p_value"]))]
+                    Cell(fmt_p(v["p_value"]) + stars(v["p_value"])),
+                    Cell(fmt_num(v["mde"])),
+                    Cell(fmt_seeds(v["seeds_needed"], v["mean_diff"]) if v["n_pairs"] >= 2 else DASH)]
         rows.append(row)
     return headers, rows
 
@@ -184,6 +211,50 @@ def picked_table(data: ReportData) -> Table:
     return headers, rows
 
 
+def _need(n_seeds: int, needed: object, mean_diff: float) -> str:
+    """How many seeds the observed difference would need for 80 % power, in words."""
+    if _missing(needed):
+        return "no number of seeds resolves a zero difference" if mean_diff == 0 else f"would need > {SEEDS_CAP} seeds"
+    k = int(needed)  # type: ignore[call-overload]
+    return f"would need ~{k} seeds" if k > n_seeds else f"~{k} seeds give {POWER:.0%} power at this difference"
+
+
+def _tests(k: int) -> str:
+    """'1 test', '7 tests'."""
+    return f"{k} test" if k == 1 else f"{k} tests"
+
+
+def verdict(label: str, t: Mapping, family: int, alpha: float = ALPHA) -> str:
+    """One line on what the seeds resolve about a strategy against Random: a Holm-corrected finding, or the MDE.
+
+    `t` is the strategy's row of compute_paired_tests; `family` the number of tests Holm corrected over.
+    """
+    n = int(t["n_pairs"])
+    if t["test"] == "n/a":
+        return f"{label}: not tested against Random (fewer than 2 paired seeds)."
+    d, p, h, m = float(t["mean_diff"]), float(t["p_value"]), float(t["p_holm"]), float(t["mde"])
+    if d == 0 and float(t["sd_diff"]) == 0:
+        return f"{label}: the same AUBC as Random on each of the {n} paired seeds."
+    if h < alpha:
+        side = "better" if d > 0 else "worse"
+        return f"{label}: {side} than Random ({d:+.4f} AUBC, Holm p = {fmt_p(h)} over {_tests(family)}, {n} seeds)."
+    need = _need(n, t["seeds_needed"], d)
+    if p < alpha:
+        return (f"{label}: {d:+.4f} AUBC at p = {fmt_p(p)}, but Holm p = {fmt_p(h)} over {_tests(family)} against"
+                f" Random: no finding; with {n} seeds the test resolves differences from {fmt_num(m)} AUBC ({need}).")
+    return (f"{label}: no difference from Random resolvable below {fmt_num(m)} AUBC with {n} seeds"
+            f" (observed {d:+.4f}, p = {fmt_p(p)}; {need}).")
+
+
+def verdict_lines(data: ReportData) -> list[str]:
+    """The verdict of every strategy against Random on the headline metric's AUBC, in the report order."""
+    tests = data.tests.get(data.metric, pd.DataFrame(columns=["strategy", "p_value"]))
+    family = int(tests["p_value"].notna().sum())
+    labels = _labels(data)
+    rows = _by_strategy(tests)
+    return [verdict(labels[s], rows[s], family) for s in data.order if s in rows]
+
+
 def failed_lines(data: ReportData) -> list[str]:
     """One '⚠ strategy seed s: status — message' line per failed run."""
     out = []
@@ -202,6 +273,11 @@ def legend(data: ReportData) -> str:
         " only seeds with every budget count. Rank 1 = best mean AUBC.",
         "p vs Random: two-sided test on per-seed AUBC paired by seed (Wilcoxon signed-rank with"
         " ≥ 6 pairs, else paired t); * p<0.05, ** p<0.01.",
+        "Holm p: the same p after Holm–Bonferroni step-down over every test against Random.",
+        f"MDE: the AUBC difference this test detects with {POWER:.0%} power at α = {ALPHA} (two-sided), given the"
+        " paired seeds and the observed std of their differences (noncentral t; Wilcoxon as the t-test at"
+        f" n·3/π pairs). Seeds needed: fewest seeds with {POWER:.0%} power for the observed mean difference and"
+        f" std (> {SEEDS_CAP}: beyond the search; ∞: a zero difference).",
     ]
     if len(data.efficiency):
         e = data.efficiency.iloc[0]
@@ -235,6 +311,13 @@ class Leaderboard:
     picked: Table
     failed: list[str]
     legend: str
+    verdicts: list[str]  # one line per strategy: what its seeds resolve against Random
+    regime: str | None  # the label schedule, "30 + 5 × 30", shown in every title
+
+
+def with_protocol(board: Leaderboard, protocol: Mapping[str, object] | None) -> Leaderboard:
+    """The board with its label schedule read from the experiment's protocol (checked against the runs)."""
+    return replace(board, regime=resolve_regime(board.data.budgets, protocol))
 
 
 def final_view(table: Table, data: ReportData) -> Table:
@@ -246,8 +329,8 @@ def final_view(table: Table, data: ReportData) -> Table:
     return [headers[i] for i in keep], [[row[i] for i in keep] for row in rows]
 
 
-def build_leaderboard(data: ReportData) -> Leaderboard:
-    """Build every table of a report from its computed frames, once."""
+def build_leaderboard(data: ReportData, protocol: Mapping[str, object] | None = None) -> Leaderboard:
+    """Build every table of a report from its computed frames, once; the protocol (if any) gives the schedule."""
     main = main_table(data)
     return Leaderboard(
         data=data,
@@ -261,4 +344,6 @@ def build_leaderboard(data: ReportData) -> Leaderboard:
         picked=picked_table(data),
         failed=failed_lines(data),
         legend=legend(data),
+        verdicts=verdict_lines(data),
+        regime=resolve_regime(data.budgets, protocol),
     )

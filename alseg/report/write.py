@@ -13,7 +13,7 @@ from alseg.report.bundle import ReportData, compute_report
 from alseg.report.compute import REFERENCE
 from alseg.report.documents import aubc_csv, latex_report, leaderboard_csv, markdown_report, overlap_csv
 from alseg.report.stats import variant_base
-from alseg.report.tables import Leaderboard, build_leaderboard
+from alseg.report.tables import Leaderboard, build_leaderboard, with_protocol
 from alseg.store import atomic_write_bytes
 
 
@@ -48,8 +48,8 @@ def _with_order(df: pd.DataFrame, order: Sequence[str] | None) -> pd.DataFrame:
     return df.assign(strategy=pd.Categorical(df["strategy"].astype(str), categories=cats))
 
 
-def _figures(data: ReportData) -> dict[str, bytes]:
-    """PNG bytes of each figure that has data to show."""
+def _figures(data: ReportData, regime: str | None = None) -> dict[str, bytes]:
+    """PNG bytes of each figure that has data to show, the label schedule (`regime`) in every title."""
     out: dict[str, bytes] = {}
     ceiling = data.ceiling
     names = data.curves["strategy"].astype(str)
@@ -65,17 +65,18 @@ def _figures(data: ReportData) -> dict[str, bytes]:
             f, ax = fig.new_figure(fig.CURVE_SIZE)
             c = float(ceiling[f"{m}_mean"].iloc[0]) if len(ceiling) else None
             n = int(ceiling["n_seeds"].iloc[0]) if len(ceiling) else None
-            fig.render_curves(curves, m, ax, ceiling=c, colors=fig.strategy_colors(data.order), ceiling_seeds=n)
+            fig.render_curves(curves, m, ax, ceiling=c, colors=fig.strategy_colors(data.order), ceiling_seeds=n,
+                              title=fig.with_regime(CAPTIONS[f"{kind}_{m}.png"], regime))
             out[f"{kind}_{m}.png"] = fig.png_bytes(f)
     labels = dict(zip(data.curves["strategy"], data.curves["label"], strict=True))
     if len(data.penalty) > 1:
         f, ax = fig.new_figure(fig.MATRIX_SIZE)
         p = data.penalty.rename(index=labels, columns=labels)
-        fig.render_penalty(p, ax)
+        fig.render_penalty(p, ax, regime=regime)
         out["penalty.png"] = fig.png_bytes(f)
     if len(data.overlap):
         f, ax = fig.new_figure(fig.MATRIX_SIZE)
-        fig.render_overlap(data.overlap, ax, labels=labels)
+        fig.render_overlap(data.overlap, ax, labels=labels, regime=regime)
         out["overlap.png"] = fig.png_bytes(f)
     return out
 
@@ -95,8 +96,9 @@ def write_files(
 ) -> ReportFiles:
     """Write the figures, then leaderboard.{md,csv,tex}, aubc.csv and overlap.csv, all from one Leaderboard."""
     out_dir = Path(out_dir)
+    board = with_protocol(board, protocol)  # the label schedule from the protocol, checked before writing anything
     out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = _figures(board.data)
+    pngs = _figures(board.data, board.regime)
     links = [(CAPTIONS[name], name) for name in pngs]
     paths = [atomic_write(out_dir / name, blob) for name, blob in pngs.items()]
     return ReportFiles(

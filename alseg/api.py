@@ -22,6 +22,7 @@ from alseg.strategies.clustering import KMeansResult, weighted_kmeans
 from alseg.strategies.context import Prediction, Predictor, ScoreFn, SelectionContext, UndeclaredSignalError
 from alseg.strategies.matching import mmd_greedy
 from alseg.strategies.needs import CAPABILITIES, LABELED_PREFIX, NEEDS, Needs, needs_of, parse_needs
+from alseg.strategies.registry import build_strategy
 from alseg.strategies.scores import (
     DIHEDRAL,
     binary_entropy,
@@ -39,7 +40,7 @@ from alseg.strategies.selection import k_center_greedy, nearest_to_centroids, to
 from alseg.strategies.signals import POOL_KEYS, POOL_SIGNALS, SIGNALS, Signal
 
 #: Version of this surface. Major: a name removed or a signature changed; minor: something added.
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION",
@@ -63,6 +64,7 @@ __all__ = [
     "StrategyContractError",
     "UndeclaredSignalError",
     "binary_entropy",
+    "build_strategy",
     "check_scores",
     "class_features",
     "dihedral_apply",

@@ -22,13 +22,13 @@ from alseg.datasets.base import SegDataset
 from alseg.datasets.checks import check_masks
 from alseg.environment import configure_torch, resolve_device
 from alseg.errors import AlsegError, AlsegUsageError, Terminated, debug_mode
-from alseg.events import BenchPlanned, DataLoaded, DataLoading, Emit, Note, ReportWritten, RunDone, ignore
-from alseg.experiment import FULL_RUN, RunSetup, open_experiment
+from alseg.events import BenchPlanned, DataLoaded, DataLoading, Emit, Note, ReportWritten, ignore
+from alseg.experiment import RunSetup, open_experiment
 from alseg.locking import experiment_lock
 from alseg.models import build_model
 from alseg.precision import resolve_precision
-from alseg.round import RunPlan
-from alseg.runner import RunStatus, execute_full, execute_isolated, execute_run
+from alseg.runner import RunStatus
+from alseg.schedule import execute_jobs, plan_jobs
 from alseg.store import ExperimentStore
 from alseg.strategies.registry import StrategySpec, discover, resolve
 
@@ -126,7 +126,8 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
 
     `data` is an already loaded dataset (tests, notebooks); by default the config's dataset is loaded.
     """
-    from alseg.report.load import NothingToReport, report_experiments
+    from alseg.report.html import report_experiments_html
+    from alseg.report.load import NothingToReport
 
     debug = debug_mode() if debug is None else debug
     device = resolve_device(cfg.device)
@@ -135,30 +136,23 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
     specs, data, warnings = prepare(cfg, emit, data)
     if cfg.precision == "auto":
         emit(Note(f"--precision auto: {precision.name} on this {device.type} (stored in the protocol)"))
-    # None stands for the full-supervision ceiling of the seed.
-    order: list[tuple[StrategySpec | None, int]] = [
-        (spec, seed) for seed in range(cfg.seeds) for spec in [*specs, *([None] if cfg.full else [])]]
-    emit(BenchPlanned(cfg.experiment_dir, tuple((s.run_name if s else FULL_RUN, seed) for s, seed in order),
-                      tuple(s.run_name for s in specs), cfg.seeds))
     cfg.experiment_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(cfg.experiment_dir, warnings=warnings)
     with stop_signals(), experiment_lock(cfg.experiment_dir):
         store = ExperimentStore(cfg.experiment_dir)
         setup = RunSetup(cfg, data, device, store, precision)
         open_experiment(setup, specs, warnings)
-        for spec, seed in order:
-            if spec is None:
-                name = FULL_RUN
-                status = execute_isolated(name, seed, lambda w, seed=seed: execute_full(setup, seed, emit), store,
-                                          debug)
-            else:
-                name = spec.run_name
-                status = execute_isolated(name, seed, lambda w, spec=spec, seed=seed: execute_run(
-                    RunPlan(setup, spec, seed, emit), w), store, debug)
-            emit(RunDone(name, seed, status.status, status.message))
-            result.runs.append(status)
+        plan = plan_jobs(setup, specs, cfg.share_round0)
+        emit(BenchPlanned(cfg.experiment_dir, tuple((job.name, job.seed) for job in plan.jobs),
+                          tuple(s.run_name for s in specs), cfg.seeds))
+        if cfg.workers > 1:
+            from alseg.workers import execute_parallel
+
+            result.runs.extend(execute_parallel(setup, plan, emit, debug))
+        else:
+            result.runs.extend(execute_jobs(setup, plan, emit, debug))
         try:
-            files, tables = report_experiments([cfg.experiment_dir], cfg.experiment_dir)
+            files, tables = report_experiments_html([cfg.experiment_dir], cfg.experiment_dir, data=data)
         except NothingToReport as err:  # every run failed before finishing: say so, the statuses are stored
             emit(Note(f"{err}; the failed runs are listed above and in their status files"))
             return result

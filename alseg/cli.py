@@ -1,4 +1,4 @@
-"""The `alseg` command line: bench, report, strategies, datasets. Commands are thin; work lives in alseg.*."""
+"""The `alseg` command line (bench, suggest, report, strategies, datasets, data fetch); work lives in alseg.*."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.table import Table
 from alseg import __version__
 from alseg.errors import AlsegError, AlsegUsageError, Terminated, debug_mode
 from alseg.presets import PRESET_HELP
+from alseg.suggestions.options import SHARED_OPTIONS, bench_overrides, borrow_options
 
 app = typer.Typer(
     add_completion=False,
@@ -27,7 +28,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DATA, AL, TRAIN, OUTPUT = "Data", "Active learning", "Training", "Output"
+DATA, AL, TRAIN, SCALE, OUTPUT = "Data", "Active learning", "Training", "Scale", "Output"
 
 
 def friendly_errors(func: Callable[..., None]) -> Callable[..., None]:
@@ -80,11 +81,14 @@ def bench(
     config: Annotated[Path | None, typer.Option(help="A TOML file whose keys are these long option names "
                                                 "(e.g. a stored results/<experiment>/config.toml); flags given "
                                                 "here override it.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="synthetic | cvc-clinicdb | folder (see `alseg datasets`). "
+    dataset: Annotated[str | None, typer.Option(help="synthetic | cvc-clinicdb | kvasir-seg | folder (see `alseg "
+                                                "datasets`). "
                                                 "Default: detected from --data-dir when one is given, else the "
                                                 "preset's.", rich_help_panel=DATA)] = None,
     data_dir: Annotated[str | None, typer.Option(help="Folder holding the dataset (cvc-clinicdb: Original/ + "
-                                                 "Ground Truth/ or images/ + masks/; folder: images/ + masks/). "
+                                                 "Ground Truth/ or images/ + masks/; kvasir-seg: the folder "
+                                                 "holding Kvasir-SEG/, or Kvasir-SEG/ itself; folder: images/ + "
+                                                 "masks/). "
                                                  "Without --dataset, its layout decides the dataset.",
                                                  rich_help_panel=DATA)] = None,
     split_file: Annotated[str | None, typer.Option(help="JSON {train: [...], test: [...]} or CSV id,split that "
@@ -146,10 +150,29 @@ def bench(
                                                    rich_help_panel=TRAIN)] = None,
     augment: Annotated[bool | None, typer.Option("--augment/--no-augment", help="Random flips during training.",
                                                  rich_help_panel=TRAIN)] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N | mps.",
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.",
                                                rich_help_panel=TRAIN)] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads, 0 or more (0 = torch's default).",
+    precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | fp16 | auto: the forward pass's arithmetic "
+                                                  "(bf16/fp16 autocast; losses, metrics and scores stay fp32). "
+                                                  "auto = the fastest this device supports (bf16 on CPUs with "
+                                                  "AVX-512 BF16/AMX and on Ampere+ GPUs, fp16 on older GPUs). "
+                                                  "Part of the protocol. Presets: quick/cpu fp32, paper auto.",
+                                                  rich_help_panel=TRAIN)] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads, 0 or more (0 = torch's default; with "
+                                                "--workers N, cores // N per worker).",
                                                 rich_help_panel=TRAIN)] = None,
+    workers: Annotated[int | None, typer.Option(help="Run N independent (strategy, seed) runs side by side in N "
+                                                "worker processes (the parent alone writes the results). On a "
+                                                "CPU, N x threads must not exceed the cores. Results equal "
+                                                "--workers 1 apart from the times.", rich_help_panel=SCALE)] = None,
+    devices: Annotated[str | None, typer.Option(help="Comma-separated devices for the workers, one per worker "
+                                                "round-robin (e.g. cuda:0,cuda:1); default: every worker on "
+                                                "--device.", rich_help_panel=SCALE)] = None,
+    share_round0: Annotated[bool | None, typer.Option("--share-round0/--no-share-round0",
+                                                      help="Train, evaluate and pool-pass round 0 once per seed "
+                                                      "for every strategy without a training term (identical "
+                                                      "records, stored under .shared/). Default on.",
+                                                      rich_help_panel=SCALE)] = None,
     deterministic: Annotated[bool | None, typer.Option("--deterministic/--no-deterministic",
                                                        help="Deterministic torch algorithms (needed on GPU for "
                                                        "bit-identical reruns; CPU runs are already).",
@@ -176,7 +199,9 @@ def bench(
         "rounds": rounds, "budget": budget, "selection_timeout": selection_timeout, "epochs": epochs,
         "initial_epochs": initial_epochs, "batch_size": batch_size, "lr": lr, "schedule": schedule, "encoder": encoder,
         "encoder_weights": encoder_weights, "train_mode": train_mode, "augment": augment, "device": device,
-        "threads": threads, "deterministic": deterministic, "full": full, "out": out_dir, "name": name,
+        "precision": precision, "threads": threads, "workers": workers,
+        "devices": devices, "share_round0": share_round0, "deterministic": deterministic, "full": full, "out": out_dir,
+        "name": name,
         "plugins": False if no_plugins else None,
         "allow_empty_masks": allow_empty_masks or None, "allow_majority_foreground": allow_majority_foreground or None,
     }
@@ -194,18 +219,64 @@ def report(
                                                       "folders with the same protocol merge.")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the report (default: the single "
                                                  "experiment folder, or required for several).")] = None,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Also write report.html: tables, figures and a "
+                                       "gallery of the images each strategy picked (needs the experiment's data: "
+                                       "config.toml's data-dir, or --data-dir).")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="With --html: the dataset folder, when config.toml's "
+                                                  "data-dir is not where the data is now.")] = None,
 ) -> None:
-    """Rebuild every table and figure from stored run files alone (no model, no data)."""
+    """Rebuild every table and figure from stored run files alone (no model; --html also reads the data)."""
     from alseg.report.load import report_experiments
 
     if out_dir is None:
         if len(experiments) != 1:
             raise AlsegUsageError("several experiments: choose where the merged report goes with --out DIR")
         out_dir = experiments[0]
-    files, tables = report_experiments(experiments, out_dir)
+    if data_dir is not None and not html:
+        raise AlsegUsageError(f"--data-dir {data_dir} is only read for report.html: add --html, or drop --data-dir")
+    if html:
+        from alseg.report.html import report_experiments_html
+
+        files, tables = report_experiments_html(experiments, out_dir, data_dir=data_dir)
+    else:
+        files, tables = report_experiments(experiments, out_dir)
     for table in tables:
         out.print(table)
     out.print(f"report written to [bold]{out_dir}[/]: " + ", ".join(p.name for p in files))
+
+
+@app.command()
+@friendly_errors
+@borrow_options(bench, SHARED_OPTIONS)
+def suggest(
+    data_dir: Annotated[Path, typer.Option(help="Folder with images/ (every image, labeled or not) and masks/ (the "
+                                           "masks made so far, same file names).", rich_help_panel=DATA)],
+    labeled: Annotated[str, typer.Option(help="The labeled images: a text file of image names, one per line (e.g. "
+                                         "12.png), or 'masked' for every image that has a mask.",
+                                         rich_help_panel=DATA)],
+    budget: Annotated[int, typer.Option(help="How many images to suggest (at most the unlabeled ones).",
+                                        rich_help_panel=AL)],
+    strategy: Annotated[str, typer.Option(help="One strategy, with parameters if any: entropy, \"proposed("
+                                          "discrepancy=false)\". See `alseg strategies`.", rich_help_panel=AL)],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for suggestions.csv/.png/.html, suggest.json and "
+                                          "model.pt; the same --out next time continues the loop.",
+                                          rich_help_panel=OUTPUT)],
+    preset: Annotated[str | None, typer.Option(help=f"Starting values for the training options. {PRESET_TEXT}. "
+                                               "Default: cpu.")] = None,
+    model: Annotated[Path | None, typer.Option(help="A model.pt written by an earlier `alseg suggest`: select with "
+                                               "it as it is, without training.", rich_help_panel=TRAIN)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the initial weights, the data order and the strategy's random "
+                                      "choices.", rich_help_panel=AL)] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.", rich_help_panel=OUTPUT)] = False,
+    **options: object,
+) -> None:
+    """Suggest which of your unlabeled images to annotate next; add their masks and rerun to continue the loop."""
+    from alseg.suggestions.run import SuggestRequest
+    from alseg.suggestions.ui import run_suggest_command
+
+    request = SuggestRequest(data_dir, labeled, budget, strategy, out_dir, preset, model, seed,
+                             bench_overrides(options))
+    raise typer.Exit(run_suggest_command(request, out, err, quiet=quiet))
 
 
 @app.command("strategies")
@@ -238,7 +309,40 @@ def datasets_cmd() -> None:
 
     for card in list_datasets():
         need = " (needs --data-dir)" if card.needs_data_dir else ""
-        out.print(f"[bold]{card.name}[/]{need}: {card.description}")
+        out.print(f"[bold]{card.name}[/]{need}: {escape(card.description)}", soft_wrap=True)
+        for label, text in (("licence", card.licence), ("cite", card.citation)):
+            if text:
+                out.print(f"    {label}: {escape(text)}", highlight=False, soft_wrap=True)
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Obtain datasets: download those with an official archive, say "
+                       "how to get the others.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("fetch")
+@friendly_errors
+def data_fetch(
+    dataset: Annotated[str, typer.Argument(help="kvasir-seg (downloaded and checked) or cvc-clinicdb (no official "
+                                           "download: prints how to obtain it).")],
+    data_root: Annotated[Path, typer.Option(help="Where the dataset goes: DATA_ROOT/Kvasir-SEG/ (the archive "
+                                            "kvasir-seg.zip is kept beside it).")] = Path("datasets"),
+) -> None:
+    """Download a dataset into DATA_ROOT and check its files and content hash; then pass --data-dir DATA_ROOT."""
+    from alseg.datasets.fetch import fetch_dataset
+
+    fetched = fetch_dataset(dataset, data_root, progressbar=err.is_terminal,
+                            say=lambda line: err.print(escape(line), highlight=False, soft_wrap=True))
+    for note in fetched.notes:
+        err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    if fetched.archive_sha256:
+        out.print(f"archive sha256 {fetched.archive_sha256}", highlight=False)
+    how = "downloaded into" if fetched.downloaded else "already in"
+    same = "the release's" if fetched.matches_release else "NOT the release's (see the warning)"
+    out.print(f"{dataset} {how} {fetched.folder}: {fetched.pairs} image/mask pairs, content sha256 "
+              f"{fetched.content_sha256} ({same})", highlight=False, soft_wrap=True)
+    out.print(f"use it: alseg bench --dataset {dataset} --data-dir {fetched.data_dir}", highlight=False,
+              soft_wrap=True)
 
 
 def main() -> None:

@@ -108,6 +108,9 @@ def choose_dataset(cfg: BenchConfig, user: dict[str, Any]) -> BenchConfig:
                                   f"--data-dir {data_dir}, or name its dataset with --dataset folder or cvc-clinicdb")
         if cfg.data_dir:  # the preset's folder belongs to its own dataset
             return replace(cfg, data_dir=None)
+    preset = PRESETS.get(cfg.preset, {})
+    if not data_dir and cfg.data_dir == preset.get("data_dir") and cfg.dataset != preset.get("dataset"):
+        return replace(cfg, data_dir=None)  # e.g. --preset cpu --dataset kvasir-seg: not CVC-ClinicDB's folder
     return cfg
 
 

@@ -85,6 +85,12 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
     if not _DEVICE.fullmatch(cfg.device):
         raise AlsegUsageError(f"--device: unknown device '{cfg.device}'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"
                               + (" (Apple's mps is not supported: use cpu)" if cfg.device == "mps" else ""))
+    if cfg.workers < 1:
+        raise AlsegUsageError(f"--workers must be at least 1, got {cfg.workers}")
+    for dev in (d.strip() for d in cfg.devices.split(",")) if cfg.devices else ():
+        if not _DEVICE.fullmatch(dev) or dev == "auto":
+            raise AlsegUsageError(f"--devices: '{dev}' is not a device; give a comma-separated list such as "
+                                  "cuda:0,cuda:1 (or cpu)")
     if cfg.precision not in PRECISION_CHOICES:
         raise AlsegUsageError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got '{cfg.precision}'")
     for name in ("data_dir", "split_file", "cache_dir", "out"):

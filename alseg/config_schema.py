@@ -39,6 +39,9 @@ class BenchConfig:
     precision: str = "auto"
     deterministic: bool = False
     threads: int = 0
+    workers: int = 1
+    devices: str = ""
+    share_round0: bool = True
     full: bool = False
     selection_timeout: float = 0.0
     plugins: bool = True

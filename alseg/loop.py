@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from alseg.records import RoundRecord, stored_metrics
 from alseg.round import RunPlan, run_round
 from alseg.seeding import derive_seed, torch_generator
 from alseg.train import evaluate, fit
+
+if TYPE_CHECKING:
+    from alseg.shared_round import SharedRound
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,19 @@ def labeled_after(plan: RunPlan, records: list[RoundRecord], index: dict[str, in
     return np.sort(indices(index, [i for rec in records for i in rec.added] + records[-1].selected))
 
 
-def run_rounds(plan: RunPlan, records: list[RoundRecord], model: SegModel | None) -> Iterator[RoundResult]:
-    """Run the rounds after the stored `records`, starting from `model` (None: the seed's initial weights)."""
+def run_rounds(plan: RunPlan, records: list[RoundRecord], model: SegModel | None,
+               shared: SharedRound | None = None) -> Iterator[RoundResult]:
+    """Run the rounds after the stored `records`, starting from `model` (None: the seed's initial weights).
+
+    `shared` is the seed's shared round 0, used when the run starts at round 0.
+    """
     data, total = plan.setup.data, plan.setup.cfg.rounds + 1
     index = {id_: i for i, id_ in enumerate(data.ids)}
     labeled = labeled_after(plan, records, index)
     previous = records[-1] if records else None
     for r in range(len(records), total):
         added = labeled if previous is None else indices(index, previous.selected)
-        record, model = run_round(plan, r, labeled, model, np.sort(added))
+        record, model = run_round(plan, r, labeled, model, np.sort(added), shared if r == 0 else None)
         yield RoundResult(record, model)
         labeled = np.sort(np.concatenate([labeled, indices(index, record.selected)]))
         previous = record

@@ -30,7 +30,7 @@ from alseg.strategies.scores import (
 from alseg.strategies.signals import POOL_KEYS, POOL_SIGNALS, SIGNALS, base_of
 from alseg.train import to_tensor
 
-__all__ = ["POOL_SIGNALS", "pool_pass"]
+__all__ = ["POOL_SIGNALS", "keys_of", "pool_pass"]
 
 _BY_NAME = {s.name: s for s in SIGNALS}
 
@@ -85,6 +85,11 @@ def _bases(signals: Iterable[str]) -> set[str]:
     if unknown:
         raise ValueError(f"unknown pool signals {unknown}; known: {sorted(POOL_KEYS)}")
     return {base_of(k) for k in wanted}
+
+
+def keys_of(signals: Iterable[str]) -> set[str]:
+    """Every key `pool_pass(…, signals)` returns: each requested signal's keys ('entropy' → also 'entropy:max')."""
+    return {key for base in _bases(signals) for key in _BY_NAME[base].keys}
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from alseg.strategies.context import Predictor, SelectionContext
 from alseg.strategies.needs import Needs, needs_of
 from alseg.strategies.registry import StrategySpec
 from alseg.train import NonFiniteLossError, evaluate, fit
+
+if TYPE_CHECKING:
+    from alseg.shared_round import SharedRound
 
 DIAGNOSTIC_SIGNAL = "entropy"  # computed for every strategy so that picks can be compared (report)
 
@@ -149,19 +152,25 @@ def member_trainer(plan: RunPlan, labeled: np.ndarray, r: int) -> Callable[[int]
     return train_member
 
 
-def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray) -> Selection:
-    """Pool pass for the declared signals, then the strategy's selection, validated."""
+def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray,
+                shared: SharedRound | None = None) -> Selection:
+    """Pool pass for the declared signals (or the shared round 0's), then the strategy's selection, validated."""
     cfg, data, device, needs = plan.setup.cfg, plan.setup.data, plan.setup.device, plan.needs
     pool = np.setdiff1d(data.train, labeled)
     budget = min(cfg.budget, len(pool))
-    plan.emit(Phase("pool pass"))
     t0 = time.perf_counter()
     precision = plan.setup.precision
-    signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size, device,
-                        precision=precision)
-    labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device,
-                                precision=precision)
-    t_pool = time.perf_counter() - t0
+    if shared is not None:  # computed once for the seed, by the same pass over the same model
+        signals = shared.pool_signals(needs.pool_signals | {DIAGNOSTIC_SIGNAL})
+        labeled_signals = shared.labeled_pool_signals(needs.labeled_signals)
+        t_pool = 0.0
+    else:
+        plan.emit(Phase("pool pass"))
+        signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size,
+                            device, precision=precision)
+        labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device,
+                                    precision=precision)
+        t_pool = time.perf_counter() - t0
     check_finite(plan, r, {**signals, **labeled_signals})
     ctx = SelectionContext(
         pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
@@ -187,18 +196,26 @@ def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray) -> 
 
 
 def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None,
-              added: np.ndarray) -> tuple[RoundRecord, SegModel]:
-    """Train, evaluate, and (unless it is the last round) select; returns the record and the model."""
+              added: np.ndarray, shared: SharedRound | None = None) -> tuple[RoundRecord, SegModel]:
+    """Train, evaluate, and (unless it is the last round) select; returns the record and the model.
+
+    With `shared` (round 0 only), training, evaluation and the pool pass are the seed's shared round 0:
+    same model, metrics and signals; the record's times are 0 (the cost is counted once, with the shared round).
+    """
     cfg, data = plan.setup.cfg, plan.setup.data
-    t0 = time.perf_counter()
-    model = train(plan, r, labeled, model)
-    t_train = time.perf_counter() - t0
-    plan.emit(Phase("evaluate"))
-    t0 = time.perf_counter()
-    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device,
-                       plan.setup.precision)
-    t_eval = time.perf_counter() - t0
-    sel = select_next(plan, r, model, labeled) if r < cfg.rounds else Selection(np.array([], dtype=np.int64))
+    if shared is not None:
+        plan.emit(RoundStarted(plan.spec.run_name, plan.seed, r, len(labeled), 0))
+        model, metrics, t_train, t_eval = shared.model(plan.setup), shared.metrics, 0.0, 0.0
+    else:
+        t0 = time.perf_counter()
+        model = train(plan, r, labeled, model)
+        t_train = time.perf_counter() - t0
+        plan.emit(Phase("evaluate"))
+        t0 = time.perf_counter()
+        metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device,
+                           plan.setup.precision)
+        t_eval = time.perf_counter() - t0
+    sel = select_next(plan, r, model, labeled, shared) if r < cfg.rounds else Selection(np.array([], dtype=np.int64))
     spec = plan.spec
     record = RoundRecord(
         strategy=spec.run_name, name=spec.name, params=dict(spec.params), label=spec.label, provider=spec.provider,

@@ -18,11 +18,12 @@ import torch
 from alseg.errors import AlsegError, Terminated
 from alseg.events import Emit, Note, RoundDone, RunStarted
 from alseg.experiment import FULL_RUN, RunSetup
-from alseg.loop import full_supervision, run_rounds
 from alseg.models import SegModel
 from alseg.records import RoundRecord
 from alseg.round import RunPlan, SelectionTimeout
+from alseg.shared_round import SharedRound
 from alseg.store import ExperimentStore, RunFile, atomic_write_bytes
+from alseg.tasks import RoundOut, RunTask, run_task, state_bytes
 
 
 @dataclass
@@ -88,8 +89,9 @@ def restore(plan: RunPlan, file: RunFile, records: list[RoundRecord],
     return records[: j + 1], model
 
 
-def execute_run(plan: RunPlan, warnings: list[str]) -> tuple[str, str]:
-    """Run the missing rounds of one run, storing each; returns (status, message)."""
+def prepare_task(plan: RunPlan, warnings: list[str], shared: SharedRound | None = None,
+                 workers: int = 1) -> RunTask | None:
+    """The stored state of one run as a task for any executor, or None when every round is stored."""
     store = plan.setup.store
     name, seed = plan.spec.run_name, plan.seed
     file = store.run_file(name, seed)
@@ -98,16 +100,30 @@ def execute_run(plan: RunPlan, warnings: list[str]) -> tuple[str, str]:
     plan.emit(RunStarted(name, seed, total, len(records)))
     if len(records) >= total:
         store.remove_checkpoints(name, seed)  # a crash may have left one
-        return "done", ""
+        return None
     records, model = restore(plan, file, records, warnings)
-    for result in run_rounds(plan, records, model):
-        r = result.record.round
-        if r < total - 1 and plan.setup.cfg.train_mode == "finetune":
-            save_checkpoint(result.model, store.checkpoint_path(name, seed, r), r)
-        file.append(result.record)
-        store.remove_checkpoints(name, seed, keep=r)
-        plan.emit(RoundDone(name, seed, r, result.record))
-    store.remove_checkpoints(name, seed)
+    return RunTask(plan.spec, seed, [rec.to_json() for rec in records],
+                   state_bytes(model, len(records) - 1) if model is not None else None,
+                   shared if not records else None, workers)
+
+
+def store_round(setup: RunSetup, name: str, seed: int, out: RoundOut, emit: Emit) -> None:
+    """Write one finished round: its checkpoint first (when the next round fine-tunes from it), then the record."""
+    store, r = setup.store, out.record.round
+    if out.state is not None:
+        atomic_write_bytes(store.checkpoint_path(name, seed, r), out.state, fault="checkpoint-write")
+    store.run_file(name, seed).append(out.record)
+    store.remove_checkpoints(name, seed, keep=r)
+    emit(RoundDone(name, seed, r, out.record))
+
+
+def execute_run(plan: RunPlan, warnings: list[str], shared: SharedRound | None = None) -> tuple[str, str]:
+    """Run the missing rounds of one run in this process, storing each; returns (status, message)."""
+    task = prepare_task(plan, warnings, shared)
+    if task is not None:
+        for out in run_task(plan.setup, task, plan.emit):
+            store_round(plan.setup, task.name, task.seed, out, plan.emit)
+        plan.setup.store.remove_checkpoints(task.name, task.seed)
     return "done", ""
 
 
@@ -118,10 +134,33 @@ def execute_full(setup: RunSetup, seed: int, emit: Emit) -> tuple[str, str]:
     emit(RunStarted(FULL_RUN, seed, 1, done))
     if done:
         return "done", ""
-    for result in full_supervision(setup, seed, emit):
-        file.append(result.record)
-        emit(RoundDone(FULL_RUN, seed, 0, result.record))
+    for out in run_task(setup, RunTask(None, seed), emit):
+        store_round(setup, FULL_RUN, seed, out, emit)
     return "done", ""
+
+
+def failure_status(name: str, seed: int, err: BaseException, debug: bool = False) -> tuple[str, str]:
+    """(status, message) of a run that raised `err`: timeout, error with its message, or error naming the line.
+
+    KeyboardInterrupt is not a run failure and is re-raised; with `debug`, unexpected exceptions are too.
+    """
+    if isinstance(err, KeyboardInterrupt):
+        raise err
+    if isinstance(err, SelectionTimeout):
+        status, message = "timeout", str(err)
+    elif isinstance(err, AlsegError):  # StrategyContractError, NonFiniteLossError, a usage error inside a run
+        status, message = "error", str(err)
+    else:  # a strategy (or plugin) may fail in any way; keep the others going
+        if debug:
+            raise err
+        last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
+        status = "error"
+        message = (f"{name} seed {seed}: {type(err).__name__}: {err}{where}; "
+                   "rerun with ALSEG_DEBUG=1 for the traceback")
+    if not message.startswith(name):
+        message = f"{name} seed {seed}: {message}"
+    return status, message
 
 
 def execute_isolated(name: str, seed: int, job: Callable[[list[str]], tuple[str, str]], store: ExperimentStore,
@@ -132,29 +171,29 @@ def execute_isolated(name: str, seed: int, job: Callable[[list[str]], tuple[str,
     out of a job, usage errors and SystemExit from strategy code included, belongs to that run alone.
     Only Ctrl-C or SIGTERM stops the benchmark (after marking the run interrupted).
     """
-    file = store.run_file(name, seed)
     warnings: list[str] = []
     try:
         status, message = job(warnings)
     except KeyboardInterrupt as stop:
-        how = "SIGTERM" if isinstance(stop, Terminated) else "the user (Ctrl-C)"
-        file.set_status("interrupted", f"stopped by {how}; rerun the same command to resume",
-                        strategy=name, seed=seed)
+        mark_interrupted(store, name, seed, stop)
         raise
-    except SelectionTimeout as err:
-        status, message = "timeout", str(err)
-    except AlsegError as err:  # StrategyContractError, NonFiniteLossError, a usage error raised inside a run
-        status, message = "error", str(err)
-    except (Exception, SystemExit) as err:  # a strategy (or plugin) may fail in any way; keep the others going
-        if debug:
-            raise
-        last = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
-        where = f" (at {Path(last.filename).name}:{last.lineno})" if last else ""
-        status = "error"
-        message = (f"{name} seed {seed}: {type(err).__name__}: {err}{where}; "
-                   "rerun with ALSEG_DEBUG=1 for the traceback")
-    if status != "done" and not message.startswith(name):
-        message = f"{name} seed {seed}: {message}"
-    extra = {"warnings": warnings} if warnings else {}
+    except (Exception, SystemExit) as err:
+        status, message = failure_status(name, seed, err, debug)
+    return finish_status(store, name, seed, status, message, warnings)
+
+
+def mark_interrupted(store: ExperimentStore, name: str, seed: int, stop: BaseException) -> None:
+    """Store that a run was stopped by the user or SIGTERM, and how to resume it."""
+    how = "SIGTERM" if isinstance(stop, Terminated) else "the user (Ctrl-C)"
+    store.run_file(name, seed).set_status("interrupted", f"stopped by {how}; rerun the same command to resume",
+                                          strategy=name, seed=seed)
+
+
+def finish_status(store: ExperimentStore, name: str, seed: int, status: str, message: str, warnings: list[str],
+                  **extra: object) -> RunStatus:
+    """Write a run's status file (rounds stored, warnings, extra facts such as a shared round 0) and return it."""
+    file = store.run_file(name, seed)
+    if warnings:
+        extra["warnings"] = warnings
     file.set_status(status, message, strategy=name, seed=seed, rounds=len(file.records()), **extra)
     return RunStatus(name, seed, status, message, warnings)

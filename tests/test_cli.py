@@ -99,8 +99,10 @@ def test_report_of_a_folder_that_is_no_experiment(tmp_path):
 def test_datasets_lists_the_loaders():
     result = invoke("datasets")
     assert result.exit_code == 0
-    names = [line.split(":")[0].split(" ")[0] for line in result.output.splitlines() if ":" in line]
-    assert names == ["synthetic", "cvc-clinicdb", "folder"]
+    names = [line.split(":")[0].split(" ")[0] for line in result.output.splitlines()
+             if ":" in line and not line.startswith(" ")]
+    assert names == ["synthetic", "cvc-clinicdb", "folder", "kvasir-seg"]
+    assert "licence:" in result.output and "cite:" in result.output
     assert "cvc-clinicdb (needs --data-dir)" in result.output
 
 

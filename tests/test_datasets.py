@@ -67,10 +67,10 @@ def _load(name: str, data_dir: Path | None, cache: Path, **kw: object) -> SegDat
 
 
 def test_registry_order_and_cards() -> None:
-    assert list(DATASETS) == ["synthetic", "cvc-clinicdb", "folder"]
+    assert list(DATASETS) == ["synthetic", "cvc-clinicdb", "folder", "kvasir-seg"]
     cards = list_datasets()
     assert [c.name for c in cards] == list(DATASETS)
-    assert [c.needs_data_dir for c in cards] == [False, True, True]
+    assert [c.needs_data_dir for c in cards] == [False, True, True, True]
     assert all(c.description and "\n" not in c.description for c in cards)
 
 

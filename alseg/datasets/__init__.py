@@ -8,6 +8,9 @@ from pathlib import Path
 from alseg.datasets.base import DatasetCard, SegDataset
 from alseg.datasets.cvc import load_cvc_clinicdb
 from alseg.datasets.folder import load_folder
+from alseg.datasets.kvasir import CITATION as KVASIR_CITATION
+from alseg.datasets.kvasir import LICENCE as KVASIR_LICENCE
+from alseg.datasets.kvasir import load_kvasir_seg
 from alseg.datasets.synthetic import load_synthetic
 from alseg.errors import AlsegUsageError
 
@@ -27,12 +30,26 @@ DATASETS: dict[str, DatasetCard] = {
             description="CVC-ClinicDB colonoscopy frames (612; standard 550/62 split), obtain from its authors",
             needs_data_dir=True,
             loader=load_cvc_clinicdb,
+            licence="research and educational use only, commercial use forbidden (frames: Hospital Clinic, "
+                    "Barcelona; masks: Computer Vision Center, Barcelona)",
+            citation="Bernal, J., Sánchez, F. J., Fernández-Esparrach, G., Gil, D., Rodríguez, C., Vilariño, F. "
+                     "\"WM-DOVA maps for accurate polyp highlighting in colonoscopy: Validation vs. saliency maps "
+                     "from physicians\", Computerized Medical Imaging and Graphics 43 (2015)",
         ),
         DatasetCard(
             name="folder",
             description="any folder with images/ + masks/ (matched by name), optional split.json or split.csv",
             needs_data_dir=True,
             loader=load_folder,
+        ),
+        DatasetCard(
+            name="kvasir-seg",
+            description="Kvasir-SEG colonoscopy images (1000; standard 900/100 split), `alseg data fetch kvasir-seg` "
+                        "downloads it",
+            needs_data_dir=True,
+            loader=load_kvasir_seg,
+            licence=KVASIR_LICENCE,
+            citation=KVASIR_CITATION,
         ),
     )
 }

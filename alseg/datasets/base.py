@@ -95,6 +95,8 @@ class DatasetCard:
     description: str
     needs_data_dir: bool
     loader: Callable[..., SegDataset]
+    licence: str = ""  # terms of use of a released dataset, shown by `alseg datasets`
+    citation: str = ""  # the paper to cite when publishing results on it
 
 
 def check_image_size(image_size: int) -> int:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.datasets.cvc import N_FRAMES
+from alseg.datasets.kvasir import RELEASE_FOLDER, has_pairs_folders, looks_like_kvasir
 from alseg.datasets.pairs import IMAGE_EXTENSIONS, find_subdir
 from alseg.errors import AlsegUsageError
 
 CVC_FRAMES = frozenset(range(1, N_FRAMES + 1))
 _EXPECTED = (
-    "Original/ + Ground Truth/ (the CVC-ClinicDB release) or images/ + masks/ (CVC-ClinicDB's PNG layout, or any "
-    "folder of images with masks of the same file names); or choose the loader with --dataset"
+    "Original/ + Ground Truth/ (the CVC-ClinicDB release), Kvasir-SEG/ (the Kvasir-SEG release) or images/ + masks/ "
+    "(CVC-ClinicDB's PNG layout, Kvasir-SEG's, or any folder of images with masks of the same file names); or choose "
+    "the loader with --dataset"
 )
+_KVASIR = "reading it as --dataset kvasir-seg (built-in 900/100 split)"
 
 
 def _frame_numbers(folder: Path) -> set[int] | None:
@@ -37,9 +40,16 @@ def detect_dataset(data_dir: Path) -> tuple[str, str]:
             f"{root} has Original/ + Ground Truth/, the CVC-ClinicDB release layout: reading it as --dataset "
             "cvc-clinicdb (built-in 550/62 split); pass --dataset to choose another loader"
         )
+    inner = find_subdir(root, RELEASE_FOLDER)
+    if inner is not None and has_pairs_folders(inner):
+        return "kvasir-seg", (f"{root} has {inner.name}/images + {inner.name}/masks, the Kvasir-SEG release layout: "
+                              f"{_KVASIR}; pass --dataset to choose another loader")
     image_dir, mask_dir = find_subdir(root, "images"), find_subdir(root, "masks")
     if image_dir is None or mask_dir is None:
         raise AlsegUsageError(f"cannot tell which dataset {root} holds: expected {_EXPECTED}")
+    if looks_like_kvasir(image_dir):
+        return "kvasir-seg", (f"{root} has images/ holding the 100 standard Kvasir-SEG test images and more: "
+                              f"{_KVASIR}; --dataset folder treats it as a plain folder")
     images, masks = _frame_numbers(image_dir), _frame_numbers(mask_dir)
     if images == CVC_FRAMES and masks == CVC_FRAMES:
         return "cvc-clinicdb", (

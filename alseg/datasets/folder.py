@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -124,10 +125,12 @@ def decode_pairs(
     size: int,
     progress: Callable[[int, int], None] | None = None,
     root: Path | None = None,
+    load: Callable[[Any, int], tuple[np.ndarray, np.ndarray, list[tuple[Note, str]]]] = load_pair,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Decode all pairs into stacked arrays plus warnings, a few threads at a time (decoding releases the GIL).
 
     Every pair is tried, so that one error names all the files that cannot be read (up to 10) and the fix.
+    `load` decodes one item (default: an image/mask pair; `alseg.datasets.partial` also passes images without masks).
     """
     n = len(pairs)
     images = np.empty((n, size, size, 3), dtype=np.uint8)
@@ -135,7 +138,7 @@ def decode_pairs(
 
     def attempt(pair: Pair) -> tuple[np.ndarray, np.ndarray, list[tuple[Note, str]]] | FileError:
         try:
-            return load_pair(pair, size)
+            return load(pair, size)
         except FileError as exc:
             return exc
 

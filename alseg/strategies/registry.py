@@ -318,3 +318,18 @@ def resolve(text: str, registry: dict[str, StrategyEntry], exclude: str = "") ->
     if not unique:
         raise AlsegUsageError("no strategy left to run after --exclude")
     return list(unique.values())
+
+
+def build_strategy(spec: str, plugins: bool = True) -> Strategy:
+    """A fresh instance of one registered strategy named with parameters ('entropy(aggregate=max)').
+
+    For strategies built on another one (a plugin's stochastic-batch version of any scored strategy): the
+    name and parameters are checked exactly as `--strategies` checks them, so an unknown name is an
+    AlsegUsageError listing the available ones. A pattern, 'all' or a list is refused: it names no one strategy.
+    """
+    items = split_specs(spec, "strategy") if isinstance(spec, str) else []
+    names = [parse_spec(item)[0] for item in items]
+    if len(items) != 1 or names[0] == "all" or any(c in names[0] for c in "*?["):
+        raise AlsegUsageError(f"strategy {spec!r}: name exactly one registered strategy, e.g. 'entropy' or "
+                              "'entropy(aggregate=max)' (not a pattern, 'all' or a list)")
+    return resolve(items[0], discover(plugins=plugins))[0].build()

@@ -67,12 +67,23 @@ class SegModel(nn.Module):
         With head_input, the output also keeps the head's input (`decoded`), e.g. for closed-form
         gradients of the head's weights; off by default so that nothing extra stays alive.
         """
+        features, decoded = self.decode(x)
+        logits, decoded = self.head(decoded, mc_dropout)
+        return ForwardOutput(logits=logits, features=features, decoded=decoded if head_input else None)
+
+    def decode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The deepest encoder map f_E(x) and the decoder output (the head's input) of images in [0, 1]."""
         features = self.net.encoder((x - self.mean) / self.std)
-        decoded = self.net.decoder(features)
+        return features[-1], self.net.decoder(features)
+
+    def head(self, decoded: Tensor, mc_dropout: bool = False) -> tuple[Tensor, Tensor]:
+        """Logits from a decoder output, and the head's actual input (after MC dropout when it is on).
+
+        MC-dropout passes differ only here, so T passes can share one `decode` (same draws, same results).
+        """
         if mc_dropout:
             decoded = F.dropout2d(decoded, p=MC_DROPOUT_P, training=True)
-        return ForwardOutput(logits=self.net.segmentation_head(decoded), features=features[-1],
-                             decoded=decoded if head_input else None)
+        return self.net.segmentation_head(decoded), decoded
 
 
 def place(model: SegModel, device: torch.device) -> SegModel:

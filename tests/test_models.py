@@ -79,3 +79,20 @@ def test_local_weights_file_round_trip(tmp_path) -> None:
 def test_unknown_encoder_lists_close_matches() -> None:
     with pytest.raises(AlsegUsageError, match="close matches: resnet34"):
         build_model("resnet3", "none", 0)
+
+
+def test_mc_dropout_passes_sharing_one_decode_equal_full_forward_passes() -> None:
+    import numpy as np
+
+    from alseg.strategies.context import Predictor
+
+    model = build_model("tu-test_efficientnet", "none", 0).eval()
+    images = (np.random.default_rng(0).random((5, 32, 32, 3)) * 255).astype(np.uint8)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    torch.manual_seed(7)
+    with torch.no_grad():
+        full = [torch.sigmoid(model(x, mc_dropout=True).logits)[:, 0] for _ in range(4)]
+    torch.manual_seed(7)
+    shared = Predictor(model, images, 8, torch.device("cpu")).predict(range(5), mc_dropout=True, passes=4).probs
+    assert not torch.equal(full[0], full[1])  # dropout is on: the passes differ
+    np.testing.assert_allclose(shared, torch.stack(full).numpy(), rtol=0, atol=1e-6)

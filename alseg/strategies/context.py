@@ -70,15 +70,16 @@ class Predictor:
         x = to_tensor(self.images, rows, self.device)
         views, emb, dec = [], None, None
         for m in models:
+            with self.precision.autocast(self.device):  # encoder and decoder once: passes differ only at the head
+                features, decoded = m.decode(x)
+            if embeddings and emb is None:
+                emb = embedding(features.float())
             for _ in range(passes):
-                keep = head_input and not views
                 with self.precision.autocast(self.device):
-                    out = m(x, mc_dropout=mc_dropout, head_input=True) if keep else m(x, mc_dropout=mc_dropout)
-                views.append(torch.sigmoid(out.logits.float())[:, 0])
-                if embeddings and emb is None:
-                    emb = embedding(out.features.float())
-                if keep:
-                    dec = out.decoded.float()
+                    logits, used = m.head(decoded, mc_dropout)
+                if head_input and not views:
+                    dec = used.float()
+                views.append(torch.sigmoid(logits.float())[:, 0])
         return (views[0] if len(views) == 1 else torch.stack(views)), emb, dec
 
     def batches(self, ids: Sequence[int] | np.ndarray, *, mc_dropout: bool = False, passes: int = 1,

@@ -163,3 +163,19 @@ def test_alseg_report_rebuilds_the_committed_reference_byte_for_byte(tmp_path: P
     )
     for run in (REFERENCE / "runs").rglob("*.jsonl"):  # the run files were only read
         assert (copy / run.relative_to(REFERENCE)).read_bytes() == run.read_bytes(), run
+
+
+def test_a_folder_from_before_device_and_precision_merges_with_a_new_one(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(REFERENCE, old, ignore=shutil.ignore_patterns("*.png"))
+    shutil.copytree(REFERENCE, new, ignore=shutil.ignore_patterns("*.png"))
+    info = json.loads((new / "experiment.json").read_text())
+    assert "precision" not in info["protocol"]  # the reference was written before both keys existed
+    info["protocol"].update(device="cpu", precision="fp32")
+    (new / "experiment.json").write_text(json.dumps(info))
+    result = CliRunner().invoke(app, ["report", str(old), str(new), "--out", str(tmp_path / "both")])
+    assert result.exit_code == 0, result.output
+    info["protocol"]["precision"] = "bf16-autocast"  # a different precision never merges
+    (new / "experiment.json").write_text(json.dumps(info))
+    result = CliRunner().invoke(app, ["report", str(old), str(new), "--out", str(tmp_path / "mixed")])
+    assert result.exit_code == 2 and "precision" in result.output

@@ -76,3 +76,13 @@ def test_one_new_run_alone_does_not_store_a_shared_round(tiny_cfg):
     run_benchmark(cfg)
     assert not (cfg.experiment_dir / ".shared").exists()
     assert set(TIMING_FIELDS) <= set(_timed(cfg, "entropy")[0])
+
+
+def test_the_times_table_marks_shared_runs_and_leaves_their_round_zero_out(tiny_cfg):
+    cfg = tiny_cfg(strategies="random,entropy", name="marks")
+    run_benchmark(cfg)
+    text = (cfg.experiment_dir / "leaderboard.md").read_text()
+    assert "Random‡" in text and "‡ round 0 came from the seed's shared first round" in text
+    own = _timed(cfg, "random")[1]["t_train"]  # the one round it trained itself
+    row = next(line for line in text.splitlines() if line.startswith("| Random‡"))
+    assert f"{own:.2f}" in row

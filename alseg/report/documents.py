@@ -10,7 +10,7 @@ import pandas as pd
 from alseg.report.compute import METRICS, REFERENCE, with_regime
 from alseg.report.format import latex_table, markdown_table
 from alseg.report.stats import TEST_COLUMNS, VARIANT_COLUMNS
-from alseg.report.tables import Leaderboard
+from alseg.report.tables import TIMES_MARKS, Leaderboard
 
 
 def flatten_protocol(protocol: Mapping[str, object], prefix: str = "") -> dict[str, object]:
@@ -66,6 +66,8 @@ def markdown_report(
         h2("Time per round"),
         md(board.times),
         "Pool pass and selection are averaged over rounds that ended in a selection.\n",
+        *(f"{mark} {text}.\n" for mark, text in TIMES_MARKS.items()
+          if any(mark in row[0].text for row in board.times[1])),
     ]
     if board.variants[1]:
         out += [

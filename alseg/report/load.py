@@ -64,8 +64,9 @@ def load_experiment(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, A
         runs.append({"strategy": name, "seed": seed, "status": state, "message": message,
                      "rounds": len(records), "experiment": str(root)})
         if state == "done":
-            rows += [{c: getattr(rec, c) for c in COLUMNS} for rec in records]
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
+            rows += [{**{c: getattr(rec, c) for c in COLUMNS}, "workers": int(rec.extra.get("workers", 1))}
+                     for rec in records]
+    df = pd.DataFrame(rows, columns=[*COLUMNS, "workers"])
     df["picked_entropy"] = pd.to_numeric(df["picked_entropy"], errors="coerce")
     return df, pd.DataFrame(runs, columns=list(RUN_COLUMNS)), info
 
@@ -129,6 +130,11 @@ def load_experiments(roots: Sequence[Path]) -> Experiments:
         frames.append(df)
         run_frames.append(runs)
         protocols[str(root)] = dict(info["protocol"])
+    if len(protocols) > 1:  # folders written before device/precision joined the protocol read them from their env
+        from alseg.experiment import stored_protocol
+
+        protocols = {root: stored_protocol(ExperimentStore(Path(root)), {"protocol": p})
+                     for root, p in protocols.items()}
     protocol = merge_protocols(protocols)
     df = pd.concat(frames, ignore_index=True)
     runs = pd.concat(run_frames, ignore_index=True)

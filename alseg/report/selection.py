@@ -20,27 +20,35 @@ def compute_times(df: pd.DataFrame) -> pd.DataFrame:
     """Mean seconds per round of training, pool pass and selection, and the mean total per seed.
 
     Train time is averaged over all rounds; pool and selection time over the rounds that ended in a
-    selection (the last round selects nothing and would otherwise pull the mean down).
+    selection (the last round selects nothing and would otherwise pull the mean down). A round 0 taken
+    from the seed's shared first round (train and evaluation times stored as 0) is left out of the train
+    and pool means (`shared_round0`); `workers` is the most runs that were timed side by side.
     """
     rows = al_rows(df)
     order, names = strategy_order(rows), labels(rows)
-    cols = ["strategy", "label", "rounds", "t_train", "t_pool", "t_select", "total_per_seed"]
+    cols = ["strategy", "label", "rounds", "t_train", "t_pool", "t_select", "total_per_seed", "shared_round0",
+            "workers"]
     records = []
     for name, g in rows.groupby("strategy", sort=False):
+        t_eval = g["t_eval"] if "t_eval" in g.columns else pd.Series(1.0, index=g.index)
+        shared = (g["round"] == 0) & (g["t_train"] == 0) & (t_eval == 0)
+        own = g[~shared]
         if "selected" in g.columns:
-            sel = g[g["selected"].map(_has_selection)]
+            sel = own[own["selected"].map(_has_selection)]
         else:
-            sel = g[(g["t_pool"] > 0) | (g["t_select"] > 0)]
+            sel = own[(own["t_pool"] > 0) | (own["t_select"] > 0)]
         totals = g.groupby("seed")[["t_train", "t_pool", "t_select"]].sum().sum(axis=1)
         records.append(
             {
                 "strategy": name,
                 "label": names[name],
                 "rounds": int(g["round"].nunique()),
-                "t_train": float(g["t_train"].mean()),
+                "t_train": float(own["t_train"].mean()) if len(own) else float("nan"),
                 "t_pool": float(sel["t_pool"].mean()) if len(sel) else float("nan"),
                 "t_select": float(sel["t_select"].mean()) if len(sel) else float("nan"),
                 "total_per_seed": float(totals.mean()),
+                "shared_round0": bool(shared.any()),
+                "workers": int(g["workers"].max()) if "workers" in g.columns else 1,
             }
         )
     return sort_by_strategy(pd.DataFrame(records, columns=cols), order)

@@ -144,11 +144,24 @@ def times_table(data: ReportData) -> Table:
     """Mean seconds per round of training, pool pass and selection, and total per seed."""
     headers = ["Strategy", "Rounds", "Train s/round", "Pool pass s/round", "Select s/round", "Total s/seed"]
     rows = [
-        [Cell(r["label"]), Cell(str(r["rounds"]))]
+        [Cell(r["label"] + times_marks(r)), Cell(str(r["rounds"]))]
         + [Cell(fmt_num(r[c], 2)) for c in ("t_train", "t_pool", "t_select", "total_per_seed")]
         for r in data.times.to_dict("records")
     ]
     return headers, rows
+
+
+#: The marks of the times table and what they mean (shown under it when used).
+TIMES_MARKS = {
+    "‡": "round 0 came from the seed's shared first round: its cost is in shared-round0.json, counted once, and "
+         "left out of the per-round means",
+    "†": "timed while other runs computed side by side (--workers); the most at once is in the records' workers",
+}
+
+
+def times_marks(row: dict) -> str:
+    """The marks a times-table row carries: ‡ shared round 0, † timed under parallelism."""
+    return ("‡" if row.get("shared_round0") else "") + ("†" if int(row.get("workers", 1) or 1) > 1 else "")
 
 
 def variants_table(data: ReportData) -> Table:

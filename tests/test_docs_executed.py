@@ -379,7 +379,7 @@ def test_getting_started_quotes_the_readme_and_the_detection_note(tmp_path, monk
     readme = (ROOT / "README.md").read_text()
     assert first_code_block(text) == first_code_block(readme)
     assert first_code_block(readme).splitlines() == [
-        'python -m pip install -e ".[test]" && alseg bench --strategies all', "python -m pytest"]
+        'python -m pip install -e ".[test]" && alseg bench --strategies all', "python -m pytest -n 2"]
     for sub in ("images", "masks"):
         (tmp_path / "my_polyps" / sub).mkdir(parents=True)
         (tmp_path / "my_polyps" / sub / "case001.png").write_bytes(b"")  # detection reads names, not pixels

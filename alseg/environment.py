@@ -70,6 +70,8 @@ def configure_torch(device: torch.device, threads: int, deterministic: bool) -> 
     """Threads and determinism switches, set once per process before any model is built."""
     if threads > 0:
         torch.set_num_threads(threads)
+    if device.type == "cuda" and not deterministic:
+        torch.backends.cudnn.benchmark = True  # fixed image size: let cuDNN pick the fastest convolutions once
     if deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,31 @@ class RunSetup:
     device: torch.device
     store: ExperimentStore
     precision: Precision = FP32
+
+    @cached_property
+    def images(self) -> np.ndarray | torch.Tensor:
+        """The uint8 images where the model runs: the arrays on a CPU, one copy on the GPU (converted per batch)."""
+        return on_device(self.data.images, self.device)
+
+    @cached_property
+    def masks(self) -> np.ndarray | torch.Tensor:
+        """The boolean masks, placed like `images`."""
+        return on_device(self.data.masks, self.device)
+
+    @property
+    def infer_batch(self) -> int:
+        """Batch size of evaluation, the pool pass and ctx.predict: larger on a GPU (eval mode: same results)."""
+        return self.cfg.batch_size * (GPU_INFER_FACTOR if self.device.type == "cuda" else 1)
+
+
+GPU_INFER_FACTOR = 8  # a GPU's pool pass and evaluation run 8 training batches at once (no gradients kept)
+
+
+def on_device(array: np.ndarray, device: torch.device) -> np.ndarray | torch.Tensor:
+    """`array` itself on a CPU; on an accelerator, a tensor copied there once (batches are then indexed on it)."""
+    if device.type == "cpu":
+        return array
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
 def initial_labeled(data: SegDataset, initial: int, seed: int) -> np.ndarray:

@@ -78,14 +78,14 @@ def full_supervision(setup: RunSetup, seed: int, emit: Emit) -> Iterator[RoundRe
     emit(RoundStarted(FULL_RUN, seed, 0, len(data.train), cfg.initial_epochs))
     t0 = time.perf_counter()
     torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))
-    fit(model, data.images, data.masks, data.train, train_settings(cfg, cfg.initial_epochs),
+    fit(model, setup.images, setup.masks, data.train, train_settings(cfg, cfg.initial_epochs),
         torch_generator(seed, data.name, "train", "full"), setup.device,
         on_epoch=lambda epoch, loss: emit(EpochDone(epoch, loss)), where=f"full supervision seed {seed}",
         precision=setup.precision)
     t_train = time.perf_counter() - t0
     emit(Phase("evaluate"))
     t0 = time.perf_counter()
-    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, setup.device, setup.precision)
+    metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device, setup.precision)
     record = RoundRecord(
         strategy=FULL_RUN, name=FULL_RUN, params={}, label="Full supervision", provider=f"alseg=={__version__}",
         alseg_version=__version__, dataset=data.name, seed=seed, round=0, n_labeled=len(data.train),

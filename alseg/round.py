@@ -114,7 +114,7 @@ def train(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None) ->
     unlabeled_term = plan.needs.unlabeled_loss
     torch.manual_seed(derive_seed(plan.seed, data.name, "torch", r))
     fit(
-        model, data.images, data.masks, labeled,
+        model, plan.setup.images, plan.setup.masks, labeled,
         train_settings(cfg, epochs),
         torch_generator(plan.seed, data.name, "train", r), plan.setup.device,
         extra_loss=plan.strategy.extra_loss if unlabeled_term else None,
@@ -139,14 +139,15 @@ def check_finite(plan: RunPlan, r: int, signals: dict[str, np.ndarray]) -> None:
 
 def member_trainer(plan: RunPlan, labeled: np.ndarray, r: int) -> Callable[[int], SegModel]:
     """A function that trains ensemble member k from scratch on the labeled set (seeded by member)."""
-    cfg, data, device = plan.setup.cfg, plan.setup.data, plan.setup.device
+    setup = plan.setup
+    cfg, data, device = setup.cfg, setup.data, setup.device
 
     def train_member(k: int) -> SegModel:
         seed = derive_seed(plan.seed, data.name, plan.spec.run_name, "member", k)
         model = new_model(cfg, seed, device)
         settings = train_settings(cfg, cfg.initial_epochs + r * cfg.epochs)
-        fit(model, data.images, data.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
-            where=f"{plan.where}, ensemble member {k}", precision=plan.setup.precision)
+        fit(model, setup.images, setup.masks, labeled, settings, torch_generator(seed, "member-train", r), device,
+            where=f"{plan.where}, ensemble member {k}", precision=setup.precision)
         return model
 
     return train_member
@@ -155,7 +156,8 @@ def member_trainer(plan: RunPlan, labeled: np.ndarray, r: int) -> Callable[[int]
 def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray,
                 shared: SharedRound | None = None) -> Selection:
     """Pool pass for the declared signals (or the shared round 0's), then the strategy's selection, validated."""
-    cfg, data, device, needs = plan.setup.cfg, plan.setup.data, plan.setup.device, plan.needs
+    setup = plan.setup
+    cfg, data, device, needs = setup.cfg, setup.data, setup.device, plan.needs
     pool = np.setdiff1d(data.train, labeled)
     budget = min(cfg.budget, len(pool))
     t0 = time.perf_counter()
@@ -166,16 +168,16 @@ def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray,
         t_pool = 0.0
     else:
         plan.emit(Phase("pool pass"))
-        signals = pool_pass(model, data.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, cfg.batch_size,
+        signals = pool_pass(model, setup.images, pool, needs.pool_signals | {DIAGNOSTIC_SIGNAL}, setup.infer_batch,
                             device, precision=precision)
-        labeled_signals = pool_pass(model, data.images, labeled, needs.labeled_signals, cfg.batch_size, device,
+        labeled_signals = pool_pass(model, setup.images, labeled, needs.labeled_signals, setup.infer_batch, device,
                                     precision=precision)
         t_pool = time.perf_counter() - t0
     check_finite(plan, r, {**signals, **labeled_signals})
     ctx = SelectionContext(
         pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
         rng=numpy_rng(plan.seed, data.name, plan.spec.run_name, "select", r), round=r,
-        predictor=Predictor(model, data.images, cfg.batch_size, device, precision) if needs.model else None,
+        predictor=Predictor(model, setup.images, setup.infer_batch, device, precision) if needs.model else None,
         train_member=member_trainer(plan, labeled, r) if needs.ensemble else None,
         strategy=plan.spec.run_name, needs=needs,
     )
@@ -212,10 +214,12 @@ def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None
         t_train = time.perf_counter() - t0
         plan.emit(Phase("evaluate"))
         t0 = time.perf_counter()
-        metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, plan.setup.device,
-                           plan.setup.precision)
+        setup = plan.setup
+        metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device,
+                           setup.precision)
         t_eval = time.perf_counter() - t0
-    sel = select_next(plan, r, model, labeled, shared) if r < cfg.rounds else Selection(np.array([], dtype=np.int64))
+    last = r >= cfg.rounds
+    sel = Selection(np.array([], dtype=np.int64)) if last else select_next(plan, r, model, labeled, shared)
     spec = plan.spec
     record = RoundRecord(
         strategy=spec.run_name, name=spec.name, params=dict(spec.params), label=spec.label, provider=spec.provider,

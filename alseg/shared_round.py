@@ -82,14 +82,14 @@ def compute_shared_round(setup: RunSetup, seed: int, pool_keys: set[str], labele
     emit(RoundStarted("shared round 0", seed, 0, len(labeled), cfg.initial_epochs))
     t0 = time.perf_counter()
     torch.manual_seed(derive_seed(seed, data.name, "torch", 0))
-    fit(model, data.images, data.masks, labeled, train_settings(cfg, cfg.initial_epochs),
+    fit(model, setup.images, setup.masks, labeled, train_settings(cfg, cfg.initial_epochs),
         torch_generator(seed, data.name, "train", 0), setup.device,
         on_epoch=lambda epoch, loss: emit(EpochDone(epoch, loss)), where=f"shared round 0 seed {seed}",
         precision=setup.precision)
     t_train = time.perf_counter() - t0
     emit(Phase("evaluate"))
     t0 = time.perf_counter()
-    metrics = evaluate(model, data.images, data.masks, data.test, cfg.batch_size, setup.device, setup.precision)
+    metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device, setup.precision)
     t_eval = time.perf_counter() - t0
     shared = SharedRound(seed, _state_bytes(model), metrics, {}, {}, t_train, t_eval, 0.0)
     add_signals(shared, setup, pool_keys | {DIAGNOSTIC_SIGNAL}, labeled_keys, emit, model)
@@ -112,7 +112,7 @@ def add_signals(shared: SharedRound, setup: RunSetup, pool_keys: set[str], label
     for keys, rows, target in ((missing_pool, pool, shared.signals), (missing_labeled, labeled,
                                                                        shared.labeled_signals)):
         if keys:
-            computed = pool_pass(model, data.images, rows, keys, cfg.batch_size, setup.device,
+            computed = pool_pass(model, setup.images, rows, keys, setup.infer_batch, setup.device,
                                  precision=setup.precision)
             for key, value in computed.items():
                 target.setdefault(key, value)

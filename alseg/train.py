@@ -46,15 +46,21 @@ def learning_rate(settings: TrainSettings, step: int, total: int) -> float:
     return settings.lr
 
 
-def to_tensor(images: np.ndarray, idx: np.ndarray, device: torch.device) -> Tensor:
-    """uint8 (N,H,W,3) rows `idx` → float (B,3,H,W) in [0, 1] on device."""
-    batch = torch.from_numpy(np.ascontiguousarray(images[idx]))
-    return batch.to(device).permute(0, 3, 1, 2).float().div_(255.0)
+def _rows(array: np.ndarray | Tensor, idx: np.ndarray, device: torch.device) -> Tensor:
+    """Rows `idx` of an array or of a tensor already on the device (then indexed there: no image crosses the bus)."""
+    if isinstance(array, Tensor):
+        return array[torch.as_tensor(idx, device=array.device)]
+    return torch.from_numpy(np.ascontiguousarray(array[idx])).to(device)
 
 
-def mask_tensor(masks: np.ndarray, idx: np.ndarray, device: torch.device) -> Tensor:
+def to_tensor(images: np.ndarray | Tensor, idx: np.ndarray, device: torch.device) -> Tensor:
+    """uint8 (N,H,W,3) rows `idx` → float (B,3,H,W) in [0, 1] on device (channels-last strides)."""
+    return _rows(images, idx, device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def mask_tensor(masks: np.ndarray | Tensor, idx: np.ndarray, device: torch.device) -> Tensor:
     """bool (N,H,W) rows `idx` → float (B,1,H,W) on device."""
-    return torch.from_numpy(np.ascontiguousarray(masks[idx])).to(device).unsqueeze(1).float()
+    return _rows(masks, idx, device).unsqueeze(1).float()
 
 
 def random_flips(x: Tensor, y: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -107,15 +113,19 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
     where: str = "",
     precision: Precision = FP32,
+    sync_each_step: bool | None = None,
 ) -> list[float]:
     """Train `model` in place on the labeled rows; returns the mean loss of each epoch.
 
     With `extra_loss` and `unlabeled`, every step also forwards a batch drawn from the unlabeled rows and
     adds `extra_loss(out, labeled=False)` (gradients reach encoder and prediction map); the labeled
     forward is offered as `extra_loss(out, labeled=True)` too. The forward runs under `precision`'s autocast
-    (losses in float32; fp16 with a loss scaler); the loss is read back to the host once per step, for the
-    epoch's mean and the non-finite check.
+    (losses in float32; fp16 with a loss scaler). On a CPU the loss is read once per step (the step has finished
+    anyway); on a GPU (`sync_each_step` False) the step losses stay on the device and are read once per epoch, for
+    the epoch's mean and the non-finite check, so the host never waits for the card inside the step loop.
     """
+    if sync_each_step is None:
+        sync_each_step = device.type == "cpu"
     if len(labeled) < 2:
         raise AlsegError(f"{where}: training needs at least 2 labeled images, got {len(labeled)}")
     model.train()
@@ -124,6 +134,7 @@ def fit(
     history: list[float] = []
     total_steps = settings.epochs * len(batch_starts(len(labeled), settings.batch_size))
     done = 0
+    pending: list[tuple[int, dict[str, Tensor], Tensor]] = []  # (step, loss terms, loss) read once per epoch
     for epoch in range(settings.epochs):
         total, steps = 0.0, 0
         for step, pos in enumerate(batches(len(labeled), settings.batch_size, gen)):
@@ -152,9 +163,13 @@ def fit(
             loss = parts[0]
             for part in parts[1:]:
                 loss = loss + part
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise NonFiniteLossError(non_finite_message(terms, where, epoch, step))
+            if sync_each_step:
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(non_finite_message(terms, where, epoch, step))
+                total += value
+            else:
+                pending.append((step, {name: t.detach() for name, t in terms.items()}, loss.detach()))
             opt.zero_grad(set_to_none=True)
             if scaler is None:
                 loss.backward()
@@ -164,8 +179,10 @@ def fit(
                 scaler.step(opt)
                 scaler.update()
             fault_point("train-step")
-            total += value
             steps += 1
+        if pending:
+            total = epoch_total(pending, where, epoch)
+            pending.clear()
         history.append(total / max(steps, 1))
         if on_epoch is not None:
             on_epoch(epoch + 1, history[-1])
@@ -176,6 +193,15 @@ def fit(
             "--lr needs a new --name)."
         )
     return history
+
+
+def epoch_total(pending: list[tuple[int, dict[str, Tensor], Tensor]], where: str, epoch: int) -> float:
+    """The summed step losses of an epoch read in one transfer; the first non-finite step raises, named."""
+    values = torch.stack([loss for _, _, loss in pending]).float().cpu()
+    for (step, terms, _), value in zip(pending, values.tolist(), strict=True):
+        if not math.isfinite(value):
+            raise NonFiniteLossError(non_finite_message(terms, where, epoch, step))
+    return float(sum(values.tolist()))
 
 
 def non_finite_message(terms: dict[str, Tensor], where: str, epoch: int, step: int) -> str:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# pytest-xdist workers start with COLUMNS=80 in their environment; rich would then fix every console at 80
+# columns when alseg.cli is imported, whatever width a test asks for (CliRunner's env sets COLUMNS per call).
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 from alseg.config import BenchConfig, resolve_config
 from alseg.records import TIMING_FIELDS

@@ -133,6 +133,10 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     configure_torch(device, cfg.threads, cfg.deterministic)
+    if cfg.executor == "ray":  # a missing ray package is refused before anything loads or is written
+        from alseg.executors.ray import require_ray
+
+        require_ray()
     specs, data, warnings = prepare(cfg, emit, data)
     if cfg.precision == "auto":
         emit(Note(f"--precision auto: {precision.name} on this {device.type} (stored in the protocol)"))
@@ -145,7 +149,11 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
         plan = plan_jobs(setup, specs, cfg.share_round0)
         emit(BenchPlanned(cfg.experiment_dir, tuple((job.name, job.seed) for job in plan.jobs),
                           tuple(s.run_name for s in specs), cfg.seeds))
-        if cfg.workers > 1:
+        if cfg.executor == "ray":
+            from alseg.executors.ray import execute_ray
+
+            result.runs.extend(execute_ray(setup, plan, emit, debug))
+        elif cfg.workers > 1:
             from alseg.workers import execute_parallel
 
             result.runs.extend(execute_parallel(setup, plan, emit, debug))

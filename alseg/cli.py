@@ -168,6 +168,16 @@ def bench(
     devices: Annotated[str | None, typer.Option(help="Comma-separated devices for the workers, one per worker "
                                                 "round-robin (e.g. cuda:0,cuda:1); default: every worker on "
                                                 "--device.", rich_help_panel=SCALE)] = None,
+    executor: Annotated[str | None, typer.Option(help="local: in this process, or --workers N processes here; "
+                                                 "ray: every run a Ray task (needs pip install \"alseg[ray]\"), "
+                                                 "--workers N of them at once, each asking for --threads CPUs "
+                                                 "(0 = 1) and a GPU on --device cuda; this process alone writes "
+                                                 "the results. Default local. See docs/scaling.md.",
+                                                 rich_help_panel=SCALE)] = None,
+    address: Annotated[str | None, typer.Option(help="With --executor ray: the Ray cluster to join, auto (the one "
+                                                "started on this machine, or $RAY_ADDRESS) or HEAD:6379; default: "
+                                                "start a private local Ray on 127.0.0.1 without a dashboard.",
+                                                rich_help_panel=SCALE)] = None,
     share_round0: Annotated[bool | None, typer.Option("--share-round0/--no-share-round0",
                                                       help="Train, evaluate and pool-pass round 0 once per seed "
                                                       "for every strategy without a training term (identical "
@@ -201,6 +211,7 @@ def bench(
         "encoder_weights": encoder_weights, "train_mode": train_mode, "augment": augment, "device": device,
         "precision": precision, "threads": threads, "workers": workers,
         "devices": devices, "share_round0": share_round0, "deterministic": deterministic, "full": full, "out": out_dir,
+        "executor": executor, "address": address,
         "name": name,
         "plugins": False if no_plugins else None,
         "allow_empty_masks": allow_empty_masks or None, "allow_majority_foreground": allow_majority_foreground or None,

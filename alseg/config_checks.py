@@ -91,6 +91,14 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
         if not _DEVICE.fullmatch(dev) or dev == "auto":
             raise AlsegUsageError(f"--devices: '{dev}' is not a device; give a comma-separated list such as "
                                   "cuda:0,cuda:1 (or cpu)")
+    if cfg.executor not in ("local", "ray"):
+        raise AlsegUsageError(f"--executor must be 'local' or 'ray', got '{cfg.executor}'")
+    if cfg.address and cfg.executor != "ray":
+        raise AlsegUsageError(f"--address {cfg.address} only says which Ray cluster --executor ray joins: add "
+                              "--executor ray, or drop --address")
+    if cfg.devices and cfg.executor == "ray":
+        raise AlsegUsageError(f"--devices {cfg.devices}: with --executor ray, Ray gives each run one GPU of its "
+                              "nodes; drop --devices (and use --device cuda)")
     if cfg.precision not in PRECISION_CHOICES:
         raise AlsegUsageError(f"--precision must be one of {', '.join(PRECISION_CHOICES)}, got '{cfg.precision}'")
     for name in ("data_dir", "split_file", "cache_dir", "out"):

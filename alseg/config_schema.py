@@ -41,6 +41,8 @@ class BenchConfig:
     threads: int = 0
     workers: int = 1
     devices: str = ""
+    executor: str = "local"  # local (in-process or --workers processes) | ray
+    address: str = ""  # --executor ray: a Ray cluster to join (auto | HOST:PORT); empty: a private local Ray
     share_round0: bool = True
     full: bool = False
     selection_timeout: float = 0.0

@@ -110,13 +110,17 @@ def fresh_name(cfg: BenchConfig) -> BenchConfig:
     return replace(cfg, name=name)
 
 
+def progress_columns() -> list:
+    """The columns of every live display (bench, suggest): spinner, what, bar, done/total, elapsed, eta."""
+    return [SpinnerColumn(), TextColumn("{task.description}", justify="left"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+
+
 def run_bench_command(cfg: BenchConfig, out: Console, err: Console, new: bool = False, quiet: bool = False) -> int:
     """Run the benchmark with a live display, then print the leaderboard and the paths; returns the exit code."""
     if new:
         cfg = fresh_name(cfg)
-    columns = [SpinnerColumn(), TextColumn("{task.description}", justify="left"), BarColumn(),
-               MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
-    with Progress(*columns, console=out, disable=quiet, transient=False) as progress:
+    with Progress(*progress_columns(), console=out, disable=quiet, transient=False) as progress:
         renderer = RichRenderer(progress) if not quiet else QuietRenderer(out, err)
         result = run_benchmark(cfg, renderer)
     if renderer.report is not None:

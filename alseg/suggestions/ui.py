@@ -12,14 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    SpinnerColumn,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -27,6 +21,7 @@ from alseg.events import DataLoaded, DataLoading, EpochDone, Note, Phase, RoundS
 from alseg.suggestions.events import PoolProgress
 from alseg.suggestions.outputs import PREDICTED
 from alseg.suggestions.run import SuggestRequest, SuggestResult, run_suggest
+from alseg.ui import progress_columns
 
 
 class SuggestRenderer:
@@ -100,10 +95,8 @@ def suggestions_table(result: SuggestResult) -> Table:
 
 def run_suggest_command(request: SuggestRequest, out: Console, err: Console, quiet: bool = False) -> int:
     """Run suggest with a live display, then print the picks and where they were written; returns the exit code."""
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
     try:
-        with Progress(*columns, console=out, disable=quiet, transient=False) as progress:
+        with Progress(*progress_columns(), console=out, disable=quiet, transient=False) as progress:
             renderer = QuietRenderer(out, err) if quiet else SuggestRenderer(progress)
             result = run_suggest(request, renderer)
     except KeyboardInterrupt:

@@ -132,6 +132,10 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
     debug = debug_mode() if debug is None else debug
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
+    if cfg.workers > 1:  # refuse an oversubscribed split before any data loads or folder is made
+        from alseg.workers import machine_cores, worker_threads
+
+        worker_threads(cfg.workers, cfg.threads, machine_cores(), device.type)
     configure_torch(device, cfg.threads, cfg.deterministic)
     if cfg.executor == "ray":  # a missing ray package is refused before anything loads or is written
         from alseg.executors.ray import require_ray

@@ -40,8 +40,8 @@ def worker_threads(workers: int, threads: int, cores: int, device_type: str) -> 
     if device_type == "cpu" and workers * threads > cores:
         raise AlsegUsageError(
             f"--workers {workers} × --threads {threads} = {workers * threads} threads on {cores} CPU core(s): "
-            f"oversubscribed OpenMP threads slow every worker down 10-50x; use --threads {max(1, cores // workers)}"
-            + (f" or --workers {cores}" if workers > cores else ""))
+            "oversubscribed OpenMP threads slow every worker down 10-50x; "
+            + (f"use --workers {cores} --threads 1" if workers > cores else f"use --threads {cores // workers}"))
     return threads
 
 

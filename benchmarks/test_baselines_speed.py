@@ -10,7 +10,6 @@ Needs the plugin installed (pip install --no-build-isolation --no-deps -e ./stra
 from __future__ import annotations
 
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -53,15 +52,9 @@ STRATEGIES = {"typiclust": TypiClustStrategy, "badge-kmeans++": badge_on_given_e
 
 @pytest.mark.parametrize("n", [10_000, 100_000], ids=["10k", "100k"])
 @pytest.mark.parametrize("name", list(STRATEGIES))
-def test_select_time_and_memory(benchmark, bench_report, name: str, n: int) -> None:
+def test_select_time_and_memory(timed_select, bench_report, name: str, n: int) -> None:
     strategy, ctx = STRATEGIES[name](), make_context(n)
-    tracemalloc.start()
-    t = time.perf_counter()
-    picks = strategy.select(ctx, BUDGET)
-    seconds = time.perf_counter() - t
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    benchmark.pedantic(lambda: strategy.select(ctx, BUDGET), rounds=1, iterations=1)
+    picks, seconds, peak = timed_select(strategy, ctx, BUDGET)
     pool_mib = ctx.signals["embedding"].nbytes / 2**20
     bench_report(f"{name:20s} n={n:>7,} select {seconds:7.3f} s  peak {peak / 2**20:7.1f} MiB "
                  f"(embeddings {pool_mib:.0f} MiB)")

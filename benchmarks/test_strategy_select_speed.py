@@ -9,9 +9,6 @@ coreset <= 0.6 s, proposed <= 5 s, asa <= 1 s.
 
 from __future__ import annotations
 
-import time
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -45,15 +42,9 @@ def make_context(n: int, clustered: bool) -> SelectionContext:
 @pytest.mark.parametrize("clustered", [True, False], ids=["clustered", "unclustered"])
 @pytest.mark.parametrize("strategy", [RandomStrategy(), EntropyStrategy(), CoresetStrategy(), AsaStrategy(),
                                       ProposedStrategy()], ids=lambda s: s.name)
-def test_select_time_and_memory(benchmark, strategy, n: int, clustered: bool) -> None:
+def test_select_time_and_memory(timed_select, strategy, n: int, clustered: bool) -> None:
     ctx = make_context(n, clustered)
-    tracemalloc.start()
-    t = time.perf_counter()
-    picks = strategy.select(ctx, BUDGET)
-    seconds = time.perf_counter() - t
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    benchmark.pedantic(lambda: strategy.select(ctx, BUDGET), rounds=1, iterations=1)
+    picks, seconds, peak = timed_select(strategy, ctx, BUDGET)
     pool_mb = ctx.signals["embedding"].nbytes / 2**20
     print(f"\n{strategy.name:9s} n={n:>7,} {'clustered' if clustered else 'unclustered':11s} "
           f"{seconds:7.3f} s  peak {peak / 2**20:7.1f} MiB (embeddings {pool_mb:.0f} MiB)")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from alseg.datasets.base import SegDataset, check_image_size
-from alseg.datasets.folder import read_folder_arrays
+from alseg.datasets.folder import dataset_from_pairs
 from alseg.datasets.pairs import find_subdir, scan_pairs
-from alseg.datasets.splits import add_split_to_manifest, check_split_file, split_from_file
+from alseg.datasets.splits import check_split_file
 from alseg.errors import AlsegUsageError
 
 N_FRAMES = 612
@@ -146,24 +146,6 @@ def load_cvc_clinicdb(
     else:
         raise _how_to_get(f"data folder {root} holds neither Original/ + Ground Truth/ nor images/ + masks/")
     pairs = scan_pairs(image_dir, mask_dir)
-    ids = tuple(p.id for p in pairs)
     split_path = check_split_file(split_file) if split_file is not None else None
-    if split_path is not None:
-        train, test, source = split_from_file(split_path, pairs, root)
-    else:
-        train, test, source = standard_split(ids)
-    manifest: dict[str, str] = {}
-    ids, images, masks, fingerprint, warnings = read_folder_arrays("cvc-clinicdb", root, pairs, size, cache_dir,
-                                                                   progress, manifest)
-    return SegDataset(
-        name="cvc-clinicdb",
-        ids=ids,
-        images=images,
-        masks=masks,
-        train=train,
-        test=test,
-        fingerprint=fingerprint,
-        split_source=source,
-        manifest=add_split_to_manifest(manifest, root, split_path),
-        warnings=warnings,
-    )
+    return dataset_from_pairs("cvc-clinicdb", root, pairs, size, cache_dir, progress, split_path=split_path,
+                              default_split=standard_split)

@@ -1,14 +1,14 @@
-"""Read any `images/` + `masks/` folder (and, through shared helpers, CVC-ClinicDB) into a SegDataset.
+"""Read any `images/` + `masks/` folder (and, through shared helpers, CVC-ClinicDB and Kvasir-SEG) into a SegDataset.
 
 Decoding rules live in `alseg.datasets.decode` (images) and `alseg.datasets.masks` (masks), pairing files in
-`alseg.datasets.pairs` and split files in `alseg.datasets.splits`; this module decodes the pairs, and stacks,
-resizes and caches the decoded arrays.
+`alseg.datasets.pairs` and split files in `alseg.datasets.splits`; this module decodes the pairs, stacks,
+resizes and caches the decoded arrays, and assembles the SegDataset (`dataset_from_pairs`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -161,36 +161,64 @@ def decode_pairs(
     return images, masks, summarise_notes(notes)
 
 
-def read_folder_arrays(
+Split = tuple[np.ndarray, np.ndarray, str]  # train indices, test indices, where the split came from
+Decode = Callable[[Sequence[Pair], int, Callable[[int, int], None] | None, Path],
+                  tuple[np.ndarray, np.ndarray, tuple[str, ...]]]
+
+
+def dataset_from_pairs(
     name: str,
     root: Path,
     pairs: Sequence[Pair],
     image_size: int,
     cache_dir: Path | None,
     progress: Callable[[int, int], None] | None,
-    manifest: dict[str, str] | None = None,
-) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, str, tuple[str, ...]]:
-    """Fingerprint the source files and return (ids, images, masks, fingerprint, warnings), via the cache.
+    *,
+    split_path: Path | None,
+    default_split: Callable[[tuple[str, ...]], Split],
+    decode: Decode = decode_pairs,
+    extra_manifest: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+) -> SegDataset:
+    """Split the pairs (the split file, else `default_split(ids)`), decode them via the cache, build the dataset.
 
-    `manifest`, when given, is filled with each source file's name (relative to root) -> short sha256.
+    `decode(pairs, image_size, progress, root)` builds the arrays on a cache miss. The manifest holds each source
+    file (relative to root) -> short sha256, then `extra_manifest`, then the split file; the warnings are `notes`
+    followed by the decoding warnings.
     """
     ids = tuple(p.id for p in pairs)
-    files: list[Path] = []
-    for pair in pairs:
-        files += [pair.image, pair.mask]
+    # Split before decoding, so that a bad split file fails in a fraction of a second.
+    if split_path is not None:
+        train, test, source = split_from_file(split_path, pairs, root)
+    else:
+        train, test, source = default_split(ids)
+    manifest: dict[str, str] = {}
     try:
-        fingerprint = fingerprint_files(root, files, image_size, manifest)
+        fingerprint = fingerprint_files(root, [p for pair in pairs for p in (pair.image, pair.mask)], image_size,
+                                        manifest)
     except OSError as exc:
         raise AlsegUsageError(f"cannot read {exc.filename} ({exc.strerror}): check the file's permissions") from exc
+    manifest.update(extra_manifest or {})
     images, masks, warnings = load_or_build(
         cache_dir=Path(cache_dir) if cache_dir is not None else None,
         dataset=name,
         image_size=image_size,
         fingerprint=fingerprint,
         ids=ids,
-        build=lambda: decode_pairs(pairs, image_size, progress, root),
+        build=lambda: decode(pairs, image_size, progress, root),
     )
-    return ids, readonly(images), readonly(masks), fingerprint, warnings
+    return SegDataset(
+        name=name,
+        ids=ids,
+        images=readonly(images),
+        masks=readonly(masks),
+        train=train,
+        test=test,
+        fingerprint=fingerprint,
+        split_source=source,
+        manifest=add_split_to_manifest(manifest, root, split_path),
+        warnings=(*notes, *warnings),
+    )
 
 
 def load_folder(
@@ -217,24 +245,5 @@ def load_folder(
             f"and masks with the same file names in {root / 'masks'}"
         )
     split_path = check_split_file(split_file) if split_file is not None else find_split_file(root)
-    pairs = scan_pairs(image_dir, mask_dir)
-    # Split before decoding, so that a bad split file fails in a fraction of a second.
-    if split_path is not None:
-        train, test, source = split_from_file(split_path, pairs, root)
-    else:
-        train, test, source = seeded_split(len(pairs), seed)
-    manifest: dict[str, str] = {}
-    ids, images, masks, fingerprint, warnings = read_folder_arrays("folder", root, pairs, size, cache_dir, progress,
-                                                                   manifest)
-    return SegDataset(
-        name="folder",
-        ids=ids,
-        images=images,
-        masks=masks,
-        train=train,
-        test=test,
-        fingerprint=fingerprint,
-        split_source=source,
-        manifest=add_split_to_manifest(manifest, root, split_path),
-        warnings=warnings,
-    )
+    return dataset_from_pairs("folder", root, scan_pairs(image_dir, mask_dir), size, cache_dir, progress,
+                              split_path=split_path, default_split=lambda ids: seeded_split(len(ids), seed))

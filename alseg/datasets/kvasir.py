@@ -19,13 +19,12 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from alseg.datasets.base import SegDataset, check_image_size, name_some, readonly
-from alseg.datasets.cache import fingerprint_files, load_or_build
-from alseg.datasets.folder import decode_pairs
+from alseg.datasets.base import SegDataset, check_image_size, name_some
+from alseg.datasets.folder import dataset_from_pairs, decode_pairs
 from alseg.datasets.manifest import Release, cached_content_sha256, check_manifest
 from alseg.datasets.masks import read_mask
 from alseg.datasets.pairs import IMAGE_EXTENSIONS, Pair, find_subdir, scan_pairs
-from alseg.datasets.splits import add_split_to_manifest, check_split_file, split_from_file
+from alseg.datasets.splits import check_split_file
 from alseg.errors import AlsegUsageError
 
 NAME = "kvasir-seg"
@@ -190,36 +189,6 @@ def load_kvasir_seg(
         raise _how_to_get("kvasir-seg needs a data folder")
     split_path = check_split_file(split_file) if split_file is not None else None
     copy = check_copy(Path(data_dir), cache_dir, check_test_names=split_path is None)
-    folder, pairs = copy.folder, copy.pairs
-    ids = tuple(p.id for p in pairs)
-    if split_path is not None:
-        train, test, source = split_from_file(split_path, pairs, folder)
-    else:
-        train, test, source = standard_split(ids)
-    manifest: dict[str, str] = {}
-    try:
-        fingerprint = fingerprint_files(folder, [p for pair in pairs for p in (pair.image, pair.mask)], size,
-                                        manifest)
-    except OSError as exc:
-        raise AlsegUsageError(f"cannot read {exc.filename} ({exc.strerror}): check the file's permissions") from exc
-    manifest[CONTENT_KEY] = copy.content_sha256
-    images, masks, notes = load_or_build(
-        cache_dir=Path(cache_dir) if cache_dir is not None else None,
-        dataset=NAME,
-        image_size=size,
-        fingerprint=fingerprint,
-        ids=ids,
-        build=lambda: decode_kvasir(pairs, size, progress, folder),
-    )
-    return SegDataset(
-        name=NAME,
-        ids=ids,
-        images=readonly(images),
-        masks=readonly(masks),
-        train=train,
-        test=test,
-        fingerprint=fingerprint,
-        split_source=source,
-        manifest=add_split_to_manifest(manifest, folder, split_path),
-        warnings=(*copy.notes, *notes),
-    )
+    return dataset_from_pairs(NAME, copy.folder, copy.pairs, size, cache_dir, progress, split_path=split_path,
+                              default_split=standard_split, decode=decode_kvasir,
+                              extra_manifest={CONTENT_KEY: copy.content_sha256}, notes=copy.notes)

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from alseg.config_schema import INTERNAL_FIELDS, OPTION_NAMES, OPTION_TYPES, TYPE_WORDS, BenchConfig
+from alseg.config_schema import INTERNAL_FIELDS, OPTION_NAMES, OPTION_TYPES, REGIME_OPTIONS, TYPE_WORDS, BenchConfig
 from alseg.errors import AlsegUsageError
 
 if sys.version_info >= (3, 11):
@@ -85,6 +85,45 @@ def check_type(name: str, value: Any, where: str, key: str = "") -> Any:
     raise AlsegUsageError(f"{where} must be {TYPE_WORDS[kind]}, got {_describe(value)}{hint}")
 
 
+def _regime_item(value: Any, strings: bool) -> int | None:
+    """One listed value of a regime option as an int (10, or '10' where `strings`: a flag), None if it is not one."""
+    if isinstance(value, str) and strings:
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_regime_value(name: str, value: Any, where: str, key: str = "") -> int | tuple[int, ...]:
+    """An --initial / --budget / --rounds value: one int, or several (a grid of regimes) as a tuple.
+
+    A flag or a Python call may give "10,30" or a list; a config file a TOML list (`initial = [10, 30]`). One
+    value, listed or not, is that int, so a single regime stays exactly the plain option. `where` and `key` as
+    in check_type.
+    """
+    if isinstance(value, str) and not key:
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    numbers = [_regime_item(v, strings=not key) for v in items]
+    if not items or None in numbers:
+        form = f"a list of integers ({key} = [10, 30])" if key else "a comma-separated list of them (e.g. 10,30)"
+        bad = [v for v, n in zip(items, numbers, strict=True) if n is None]
+        got = f"{_describe(bad[0])} in {_describe(value)}" if len(items) > 1 else _describe(value)
+        if key and isinstance(value, str) and "," in value:
+            hint = f" (write {key} = [{value}])"
+        else:
+            hint = _toml_hint(key, int, value) if key else ""
+        raise AlsegUsageError(f"{where} must be an integer or {form}, got {got}{hint}")
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise AlsegUsageError(f"{where} lists {', '.join(map(str, repeated))} more than once; give each value once")
+    return numbers[0] if len(numbers) == 1 else tuple(numbers)  # type: ignore[return-value]
+
+
 def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     """Accept 'batch-size' and 'batch_size'; reject keys that are not options (naming the valid ones) or repeats."""
     out: dict[str, Any] = {}
@@ -97,7 +136,8 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
         if name in spelled:
             raise AlsegUsageError(f"{source}: keys '{spelled[name]}' and '{key}' are the same option; keep one")
         spelled[name] = key
-        out[name] = check_type(name, value, f"{source}: key '{key}'", key)
+        check = check_regime_value if name in REGIME_OPTIONS else check_type
+        out[name] = check(name, value, f"{source}: key '{key}'", key)
     return out
 
 

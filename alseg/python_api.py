@@ -1,7 +1,8 @@
 """alseg from Python, one call each: `run_benchmark`, `load_experiment` and `suggest`, exactly what the CLI does.
 
 `run_benchmark` resolves its options as `alseg bench` resolves flags (preset < config file < options) and runs
-`alseg.bench.run_benchmark`; `load_experiment` reads a finished folder: the leaderboard.csv the report wrote,
+`alseg.bench.run_benchmark` (for a grid of budget regimes, `initial=[10, 30]`, once per regime, then the regime
+summary); `load_experiment` reads a finished folder: the leaderboard.csv the report wrote,
 and the run files through the report loader (`alseg.report.load`); `suggest` runs
 `alseg.suggestions.run.run_suggest`, the code of `alseg suggest`. The package re-exports all three lazily
 (`alseg.run_benchmark`, ...), so `import alseg` stays cheap. docs/python-api.md shows them at work.
@@ -18,13 +19,14 @@ import pandas as pd
 
 from alseg.config import OPTION_NAMES, BenchConfig, resolve_config
 from alseg.errors import AlsegUsageError
-from alseg.events import Emit, ignore
+from alseg.events import Emit, Note, ignore
+from alseg.regimes import check_target, prepare_grid, regime_dirs, regime_lists, regime_note
 from alseg.report.compute import METRICS
 from alseg.report.load import NothingToReport, load_experiments
 from alseg.report.load import load_experiment as load_one
 from alseg.store import ExperimentStore
 
-__all__ = ["BenchmarkResult", "load_experiment", "run_benchmark", "suggest"]
+__all__ = ["BenchmarkResult", "RegimesResult", "load_experiment", "run_benchmark", "suggest"]
 
 #: The kinds of file a report is made of (tables, documents, figures); an experiment's records are TOML, JSON, JSONL.
 REPORT_SUFFIXES = (".md", ".csv", ".tex", ".html", ".png", ".svg", ".pdf")
@@ -56,12 +58,32 @@ class BenchmarkResult:
         return self.runs[self.runs["status"] != "done"]
 
 
+@dataclass(frozen=True)
+class RegimesResult:
+    """A grid of budget regimes as data: one BenchmarkResult per regime, in run order, and the regime summary.
+
+    `summary` is regimes.csv as a DataFrame: one row per regime and strategy with the AUBC, rank and the paired
+    test against Random (Holm-corrected within the regime); `files` are regimes.md and regimes.csv.
+    """
+
+    root: Path
+    experiments: tuple[BenchmarkResult, ...]
+    summary: pd.DataFrame
+    files: tuple[Path, ...]
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The runs of every regime that did not finish (status other than done)."""
+        return pd.concat([e.failed for e in self.experiments], ignore_index=True)
+
+
 def resolve(config: BenchConfig | Mapping[str, Any] | str | Path | None, options: Mapping[str, Any]) -> BenchConfig:
     """The config of a Python call, by the CLI's rule: preset < config (a TOML file or a mapping) < options."""
     if isinstance(config, BenchConfig):
         if not options:
             return config
-        return resolve_config({**{name: getattr(config, name) for name in OPTION_NAMES}, **options})
+        given = {name: getattr(config, name) for name in OPTION_NAMES if name != "name" or config.name}
+        return resolve_config({**given, **regime_lists(config), **options})  # name '' is the default, not a name
     if config is None:
         return resolve_config(dict(options))
     if isinstance(config, Mapping):
@@ -112,18 +134,43 @@ def _warnings(info: Mapping[str, Any], runs: pd.DataFrame) -> tuple[str, ...]:
 
 
 def run_benchmark(config: BenchConfig | Mapping[str, Any] | str | Path | None = None, *, emit: Emit | None = None,
-                  **options: Any) -> BenchmarkResult:
+                  **options: Any) -> BenchmarkResult | RegimesResult:
     """Run (or resume) a benchmark as `alseg bench` does and return its result; options are bench's, by field name.
 
     `config` is a BenchConfig, a mapping of options, a TOML file (a stored config.toml) or None; `options`
     override it (image_size=32, strategies="random,entropy", ...). `emit` receives the progress events.
     Runs that fail are reported in `runs` and `warnings`, as the CLI reports them, rather than raised.
+    Lists of initial, budget or rounds values (budget=[10, 30]) run a grid of regimes, each its own experiment
+    in OUT/NAME/initial-I-budget-B-rounds-R, and return a RegimesResult.
     """
     from alseg.bench import run_benchmark as bench_run
 
     cfg = resolve(config, options)
-    done = bench_run(cfg, ignore if emit is None else emit)
+    emit = ignore if emit is None else emit
+    check_target(cfg)
+    if cfg.regimes:
+        return _run_grid(cfg, emit)
+    done = bench_run(cfg, emit)
     return _result(cfg.experiment_dir, tuple(sorted(done.report_files)) or None, allow_empty=True)
+
+
+def _run_grid(cfg: BenchConfig, emit: Emit) -> RegimesResult:
+    """Every regime of a grid in turn (budgets checked first, data loaded once), then the regime summary."""
+    from alseg.bench import run_benchmark as bench_run
+    from alseg.report.regimes import CSV, report_regimes
+
+    configs, data = prepare_grid(cfg, emit)
+    results = []
+    for index, one in enumerate(configs, 1):
+        emit(Note(regime_note(index, len(configs), one)))
+        done = bench_run(one, emit, data=data)
+        results.append(_result(one.experiment_dir, tuple(sorted(done.report_files)) or None, allow_empty=True))
+    try:
+        files, _ = report_regimes(regime_dirs(cfg.experiment_dir), cfg.experiment_dir, skip_empty=True)
+    except NothingToReport as stop:
+        emit(Note(f"no regime summary: {stop}"))
+        return RegimesResult(cfg.experiment_dir, tuple(results), pd.DataFrame(), ())
+    return RegimesResult(cfg.experiment_dir, tuple(results), pd.read_csv(cfg.experiment_dir / CSV), tuple(files))
 
 
 def load_experiment(path: str | Path) -> BenchmarkResult:

@@ -1,7 +1,8 @@
 """Terminal side of `alseg bench`: draws the orchestrator's events with rich, then the leaderboard.
 
 It does no work of its own: `run_benchmark` resolves, loads, runs and reports; this module only renders
-what it hears (`alseg.events`).
+what it hears (`alseg.events`). A grid of budget regimes (`alseg.regimes`) runs as one experiment per regime,
+each drawn and reported in turn, then the regime summary (`alseg.report.regimes`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.progress import (
 
 from alseg.bench import run_benchmark
 from alseg.config import BenchConfig
+from alseg.datasets.base import SegDataset
 from alseg.events import (
     BenchPlanned,
     DataLoaded,
@@ -38,6 +40,7 @@ from alseg.events import (
     RunDone,
     RunStarted,
 )
+from alseg.regimes import check_target, prepare_grid, regime_dirs, regime_note
 
 
 class RichRenderer:
@@ -117,12 +120,47 @@ def progress_columns() -> list:
 
 
 def run_bench_command(cfg: BenchConfig, out: Console, err: Console, new: bool = False, quiet: bool = False) -> int:
-    """Run the benchmark with a live display, then print the leaderboard and the paths; returns the exit code."""
+    """Run the benchmark with a live display, then print the leaderboard and the paths; returns the exit code.
+
+    A grid of regimes runs each regime as its own experiment, one after another, then writes the regime summary.
+    """
     if new:
         cfg = fresh_name(cfg)
+    check_target(cfg)
+    if cfg.regimes:
+        return run_grid_command(cfg, out, err, quiet)
+    return run_experiment_command(cfg, out, err, quiet)
+
+
+def run_grid_command(cfg: BenchConfig, out: Console, err: Console, quiet: bool = False) -> int:
+    """Every regime of a grid (data loaded and budgets checked once, before any runs), then regimes.md/csv."""
+    from alseg.report.load import NothingToReport
+    from alseg.report.regimes import report_regimes
+
+    with Progress(*progress_columns(), console=out, disable=quiet, transient=True) as progress:
+        renderer = RichRenderer(progress) if not quiet else QuietRenderer(out, err)
+        configs, data = prepare_grid(cfg, renderer)
+    codes = [run_experiment_command(one, out, err, quiet, data=data, note=regime_note(i, len(configs), one))
+             for i, one in enumerate(configs, 1)]
+    try:
+        files, tables = report_regimes(regime_dirs(cfg.experiment_dir), cfg.experiment_dir, skip_empty=True)
+    except NothingToReport as stop:
+        err.print(f"no regime summary: {escape(str(stop))}", highlight=False)
+        return max(codes)
+    for table in tables:
+        out.print(table)
+    out.print(f"regime summary: [bold]{cfg.experiment_dir}[/] ({', '.join(p.name for p in files)})")
+    return max(codes)
+
+
+def run_experiment_command(cfg: BenchConfig, out: Console, err: Console, quiet: bool = False,
+                           data: SegDataset | None = None, note: str = "") -> int:
+    """One experiment (one regime) with a live display, then its leaderboard and paths; returns the exit code."""
     with Progress(*progress_columns(), console=out, disable=quiet, transient=False) as progress:
         renderer = RichRenderer(progress) if not quiet else QuietRenderer(out, err)
-        result = run_benchmark(cfg, renderer)
+        if note:
+            renderer(Note(note))
+        result = run_benchmark(cfg, renderer, data=data)
     if renderer.report is not None:
         for table in renderer.report.tables:
             out.print(table)

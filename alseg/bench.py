@@ -24,6 +24,7 @@ from alseg.environment import configure_torch, resolve_device
 from alseg.errors import AlsegError, AlsegUsageError, Terminated, debug_mode
 from alseg.events import BenchPlanned, DataLoaded, DataLoading, Emit, Note, ReportWritten, ignore
 from alseg.experiment import RunSetup, open_experiment
+from alseg.extra_test import ExtraTest, load_extra_tests, parse_extra_tests
 from alseg.locking import experiment_lock
 from alseg.models import build_model
 from alseg.precision import resolve_precision
@@ -120,6 +121,18 @@ def prepare(cfg: BenchConfig, emit: Emit, data: SegDataset | None = None
     return specs, data, [*cfg.notes, *data_warnings]
 
 
+def load_extra(cfg: BenchConfig, data: SegDataset, emit: Emit) -> tuple[ExtraTest, ...]:
+    """The --extra-test datasets' test splits at the experiment's image size (none without the option)."""
+    if not cfg.extra_test:
+        return ()
+    tests = load_extra_tests(parse_extra_tests(cfg.extra_test), data, cfg.image_size, Path(cfg.cache_dir),
+                             progress=lambda name, done, total: emit(DataLoading(name, done, total)))
+    for test in tests:
+        emit(DataLoaded(f"extra test {test.name}: {len(test.images)} test images at {cfg.image_size} px "
+                        "(evaluated every round, used for nothing else)"))
+    return tests
+
+
 def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = None,
                   data: SegDataset | None = None) -> BenchResult:
     """Run every (strategy, seed) of the config that is not finished yet, then write the report.
@@ -130,6 +143,9 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
     from alseg.report.load import NothingToReport
 
     debug = debug_mode() if debug is None else debug
+    if cfg.regimes:  # a grid is several experiments: alseg.regimes expands it (the CLI and alseg.run_benchmark do)
+        raise AlsegUsageError(f"a grid of {len(cfg.regimes)} budget regimes is several experiments: expand it with "
+                              "alseg.regimes.expand_regimes and run each config (alseg.run_benchmark does)")
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     if cfg.workers > 1:  # refuse an oversubscribed split before any data loads or folder is made
@@ -142,13 +158,19 @@ def run_benchmark(cfg: BenchConfig, emit: Emit = ignore, debug: bool | None = No
 
         require_ray()
     specs, data, warnings = prepare(cfg, emit, data)
+    extra_tests = load_extra(cfg, data, emit)
     if cfg.precision == "auto":
         emit(Note(f"--precision auto: {precision.name} on this {device.type} (stored in the protocol)"))
     cfg.experiment_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(cfg.experiment_dir, warnings=warnings)
     with stop_signals(), experiment_lock(cfg.experiment_dir):
         store = ExperimentStore(cfg.experiment_dir)
-        setup = RunSetup(cfg, data, device, store, precision)
+        setup = RunSetup(cfg, data, device, store, precision, extra_tests,
+                         Path(cfg.replay).expanduser() if cfg.replay else None)
+        if setup.replay_from is not None:
+            from alseg.replay import check_replay
+
+            check_replay(setup, specs)
         open_experiment(setup, specs, warnings)
         plan = plan_jobs(setup, specs, cfg.share_round0)
         emit(BenchPlanned(cfg.experiment_dir, tuple((job.name, job.seed) for job in plan.jobs),

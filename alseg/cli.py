@@ -117,11 +117,18 @@ def bench(
     seeds: Annotated[int | None, typer.Option(help="Number of repetitions (seeds 0..N-1); every strategy of a "
                                               "seed shares the initial labeled set and initial weights.",
                                               rich_help_panel=AL)] = None,
-    initial: Annotated[int | None, typer.Option(help="Size of the random initial labeled set.",
+    initial: Annotated[str | None, typer.Option(metavar="N[,N...]", help="Size of the random initial labeled set. "
+                                                "A comma list (10,30), here or in --budget / --rounds, runs a grid "
+                                                "of budget regimes (every combination), each its own experiment "
+                                                "OUT/NAME/initial-I-budget-B-rounds-R/, then writes the per-regime "
+                                                "summary OUT/NAME/regimes.md and .csv (docs/report.md).",
                                                 rich_help_panel=AL)] = None,
-    rounds: Annotated[int | None, typer.Option(help="Number of selection rounds after the initial one.",
+    rounds: Annotated[str | None, typer.Option(metavar="N[,N...]", help="Number of selection rounds after the "
+                                               "initial one; a comma list (3,5) adds regimes to the grid (see "
+                                               "--initial).", rich_help_panel=AL)] = None,
+    budget: Annotated[str | None, typer.Option(metavar="N[,N...]", help="Images selected per round; a comma list "
+                                               "(10,30) adds regimes to the grid (see --initial).",
                                                rich_help_panel=AL)] = None,
-    budget: Annotated[int | None, typer.Option(help="Images selected per round.", rich_help_panel=AL)] = None,
     selection_timeout: Annotated[float | None, typer.Option(help="Seconds one select() may take before the run "
                                                             "ends with status timeout (0 = no limit).",
                                                             rich_help_panel=AL)] = None,
@@ -190,6 +197,18 @@ def bench(
     full: Annotated[bool | None, typer.Option("--full/--no-full", help="Also train once per seed on the whole "
                                               "training pool: the full-supervision ceiling in the report.",
                                               rich_help_panel=OUTPUT)] = None,
+    extra_test: Annotated[str | None, typer.Option(help="NAME[:PATH][,NAME[:PATH]...]: also evaluate every round's "
+                                                   "model on another dataset's test split (e.g. kvasir-seg:"
+                                                   "../data/kvasir-seg), never used for training or selection; "
+                                                   "stored per round and reported as its own curves, AUBC and tests "
+                                                   "(extra-test-NAME/ in the report).",
+                                                   rich_help_panel=OUTPUT)] = None,
+    replay: Annotated[str | None, typer.Option(help="An experiment folder whose finished runs are rerun on their "
+                                               "stored selections instead of selecting again (each round's model "
+                                               "is trained again: same seeds and labeled sets), e.g. to add "
+                                               "--extra-test to finished runs; the protocol must be the source's, "
+                                               "the results go to a new --name.",
+                                               rich_help_panel=AL)] = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Results root; the experiment goes to "
                                                 "OUT/NAME (default results).", rich_help_panel=OUTPUT)] = None,
     name: Annotated[str | None, typer.Option(help="Experiment name, one folder name of letters, digits, - _ . + "
@@ -211,6 +230,7 @@ def bench(
         "encoder_weights": encoder_weights, "train_mode": train_mode, "augment": augment, "device": device,
         "precision": precision, "threads": threads, "workers": workers,
         "devices": devices, "share_round0": share_round0, "deterministic": deterministic, "full": full, "out": out_dir,
+        "extra_test": extra_test, "replay": replay,
         "executor": executor, "address": address,
         "name": name,
         "plugins": False if no_plugins else None,
@@ -235,25 +255,36 @@ def report(
                                        "config.toml's data-dir, or --data-dir).")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="With --html: the dataset folder, when config.toml's "
                                                   "data-dir is not where the data is now.")] = None,
+    regimes: Annotated[bool, typer.Option("--regimes", help="Compare budget regimes instead of merging: write "
+                                          "regimes.md and regimes.csv to --out, one row per regime and strategy "
+                                          "(AUBC, paired p and Holm p against Random, who wins in each regime), "
+                                          "for folders that differ only in initial, budget and rounds. A grid "
+                                          "folder of `alseg bench --budget 10,30` needs no flag: `alseg report "
+                                          "OUT/NAME` rebuilds each regime's report and the summary.")] = False,
 ) -> None:
     """Rebuild every table and figure from stored run files alone (no model; --html also reads the data)."""
+    from alseg.regimes import regime_dirs
     from alseg.report.load import report_experiments
 
-    if out_dir is None:
-        if len(experiments) != 1:
-            raise AlsegUsageError("several experiments: choose where the merged report goes with --out DIR")
-        out_dir = experiments[0]
     if data_dir is not None and not html:
         raise AlsegUsageError(f"--data-dir {data_dir} is only read for report.html: add --html, or drop --data-dir")
-    if html:
+    if regimes or any(regime_dirs(p) for p in experiments):
+        from alseg.report.regimes import report_regimes_command
+
+        out_dir, files, tables = report_regimes_command(experiments, out_dir, regimes, html, data_dir)
+    elif out_dir is None and len(experiments) != 1:
+        raise AlsegUsageError("several experiments: choose where the merged report goes with --out DIR")
+    elif html:
         from alseg.report.html import report_experiments_html
 
+        out_dir = out_dir or experiments[0]
         files, tables = report_experiments_html(experiments, out_dir, data_dir=data_dir)
     else:
+        out_dir = out_dir or experiments[0]
         files, tables = report_experiments(experiments, out_dir)
     for table in tables:
         out.print(table)
-    out.print(f"report written to [bold]{out_dir}[/]: " + ", ".join(p.name for p in files))
+    out.print(f"report written to [bold]{out_dir}[/]: " + ", ".join(p.relative_to(out_dir).as_posix() for p in files))
 
 
 @app.command()

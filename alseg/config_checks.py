@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from alseg.config_file import check_type
-from alseg.config_schema import OPTION_NAMES, BenchConfig, flag
+from alseg.config_file import check_regime_value, check_type
+from alseg.config_schema import OPTION_NAMES, REGIME_OPTIONS, BenchConfig, flag
 from alseg.errors import AlsegUsageError
 from alseg.precision import PRECISION_CHOICES
+from alseg.regimes import fold_regimes
 
 
 def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -26,7 +27,8 @@ def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
             continue
         if name not in OPTION_NAMES:
             raise AlsegUsageError(f"unknown option '{name}'; valid options: {', '.join(OPTION_NAMES)}")
-        given[name] = check_type(name, value, flag(name))
+        check = check_regime_value if name in REGIME_OPTIONS else check_type
+        given[name] = check(name, value, flag(name))
     if given.get("name") == "":
         raise AlsegUsageError("--name must not be empty; leave it out for the default <preset>-<dataset>")
     return given
@@ -52,21 +54,35 @@ def check_name(name: str) -> None:
 _DEVICE = re.compile(r"auto|cpu|cuda(:[0-9]+)?")
 
 
+def check_schedule(initial: int, budget: int, rounds: int) -> None:
+    """The label schedule of one regime: at least 2 initial labels, at least 1 per round, 0 or more rounds."""
+    for name, value in (("initial", initial), ("budget", budget)):
+        if value < 1:
+            raise AlsegUsageError(f"--{name} must be at least 1, got {value}")
+    if initial < 2:
+        raise AlsegUsageError("--initial must be at least 2 (BatchNorm needs two images per batch)")
+    if rounds < 0:
+        raise AlsegUsageError(f"--rounds must be 0 or more, got {rounds}")
+
+
 def check_config(cfg: BenchConfig) -> BenchConfig:
-    """Validate values that need no data (the budget against the pool is checked once the data is loaded)."""
+    """Validate values that need no data (the budget against the pool is checked once the data is loaded).
+
+    Lists of initial/budget/rounds values become a grid of regimes (`alseg.regimes.fold_regimes`); every
+    regime's schedule is checked.
+    """
+    cfg = fold_regimes(cfg)
     for name in OPTION_NAMES:
         check_type(name, getattr(cfg, name), flag(name))
     if cfg.seeds < 1:
         raise AlsegUsageError(f"--seeds must be at least 1, got {cfg.seeds}")
-    for name in ("initial", "budget", "epochs", "batch_size", "initial_epochs"):
+    for regime in cfg.regimes or ((cfg.initial, cfg.budget, cfg.rounds),):
+        check_schedule(*regime)
+    for name in ("epochs", "batch_size", "initial_epochs"):
         if getattr(cfg, name) < 1:
             raise AlsegUsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.initial < 2:
-        raise AlsegUsageError("--initial must be at least 2 (BatchNorm needs two images per batch)")
     if cfg.batch_size < 2:
         raise AlsegUsageError("--batch-size must be at least 2 (BatchNorm needs two images per training batch)")
-    if cfg.rounds < 0:
-        raise AlsegUsageError(f"--rounds must be 0 or more, got {cfg.rounds}")
     if cfg.image_size < 32 or cfg.image_size % 32:
         size = max(32, round(cfg.image_size / 32) * 32)
         raise AlsegUsageError(f"--image-size must be a multiple of 32 (U-Net downsamples 5 times), got "
@@ -106,6 +122,16 @@ def check_config(cfg: BenchConfig) -> BenchConfig:
             raise AlsegUsageError(f"{flag(name)} must not be empty; give a path or leave the option out")
     if cfg.name:
         check_name(cfg.name)
+    if cfg.extra_test:
+        from alseg.extra_test import parse_extra_tests
+
+        parse_extra_tests(cfg.extra_test)
+    if cfg.replay and cfg.regimes:
+        raise AlsegUsageError(f"--replay {cfg.replay} replays one experiment, whose regime is fixed: give "
+                              "--initial, --budget and --rounds one value each (the source's)")
+    if cfg.replay and not (Path(cfg.replay).expanduser() / "experiment.json").is_file():
+        raise AlsegUsageError(f"--replay {cfg.replay}: not an alseg experiment folder (no experiment.json); give a "
+                              "results/<experiment> folder written by `alseg bench`")
     return cfg
 
 

@@ -45,6 +45,8 @@ class BenchConfig:
     address: str = ""  # --executor ray: a Ray cluster to join (auto | HOST:PORT); empty: a private local Ray
     share_round0: bool = True
     full: bool = False
+    extra_test: str = ""  # --extra-test NAME[:PATH],...: other datasets' test splits, evaluated every round
+    replay: str = ""  # --replay FOLDER: take that experiment's stored selections instead of selecting
     selection_timeout: float = 0.0
     plugins: bool = True
     out: str = "results"
@@ -54,6 +56,10 @@ class BenchConfig:
     # Messages for the user made while resolving (e.g. which dataset was detected): printed and stored in
     # experiment.json, never part of config.toml or the protocol.
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # A grid of budget regimes (`--initial 10,30 --budget 10,30`): its (initial, budget, rounds) triples in run
+    # order, with the first one in the three fields; empty for one regime. `alseg.regimes` expands it into
+    # single-regime configs, each its own experiment; never part of config.toml or the protocol.
+    regimes: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def experiment_name(self) -> str:
@@ -67,8 +73,11 @@ class BenchConfig:
 
 FIELD_NAMES = tuple(f.name for f in fields(BenchConfig))
 # Fields that resolving fills in: not options, so no flag, no config-file key, not in config.toml.
-INTERNAL_FIELDS = ("notes",)
+INTERNAL_FIELDS = ("notes", "regimes")
 OPTION_NAMES = tuple(name for name in FIELD_NAMES if name not in INTERNAL_FIELDS)
+
+# The options that may list several values (`--budget 10,30`): together they span a grid of budget regimes.
+REGIME_OPTIONS = ("initial", "budget", "rounds")
 
 # The scalar types an option may have, each with how messages name it.
 TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

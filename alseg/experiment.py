@@ -20,6 +20,7 @@ from alseg.config import BenchConfig, protocol_hash, protocol_of, to_toml
 from alseg.datasets.base import SegDataset
 from alseg.environment import environment_record
 from alseg.errors import AlsegUsageError
+from alseg.extra_test import ExtraTest, check_extra_tests
 from alseg.models import SegModel, build_model, place
 from alseg.precision import FP32, Precision, legacy_precision
 from alseg.seeding import derive_seed, numpy_rng
@@ -43,6 +44,8 @@ class RunSetup:
     device: torch.device
     store: ExperimentStore
     precision: Precision = FP32
+    extra_tests: tuple[ExtraTest, ...] = ()  # --extra-test: other datasets' test splits, evaluated every round
+    replay_from: Path | None = None  # --replay: the experiment whose stored selections the runs take
 
     @cached_property
     def images(self) -> np.ndarray | torch.Tensor:
@@ -127,6 +130,8 @@ def open_experiment(setup: RunSetup, specs: list[StrategySpec], warnings: list[s
     old = store.read_experiment() or {}
     if old:
         store.check_protocol(protocol, manifest, stored=stored_protocol(store, old))
+        check_extra_tests(old.get("extra_tests"), setup.extra_tests, store.root)
+        check_replay_source(old.get("replay_of"), replay_info(setup), store.root)
     store.remove_stale_temps()  # left by a writer killed between writing a temp file and renaming it
     info = {
         "protocol": protocol,
@@ -143,6 +148,29 @@ def open_experiment(setup: RunSetup, specs: list[StrategySpec], warnings: list[s
         "data_manifest": manifest,
         "warnings": sorted(set(old.get("warnings", [])) | set(warnings)),
     }
+    if setup.extra_tests:
+        info["extra_tests"] = [t.info() for t in setup.extra_tests]
+    if setup.replay_from is not None:
+        info["replay_of"] = replay_info(setup)
     store.write_experiment(info, to_toml(cfg))
     store.write_environment(environment_record(setup.device, setup.precision))
 
+
+
+def replay_info(setup: RunSetup) -> dict[str, Any] | None:
+    """What experiment.json records of a --replay source: its folder and protocol hash (None without --replay)."""
+    if setup.replay_from is None:
+        return None
+    info = ExperimentStore(setup.replay_from).read_experiment() or {}
+    return {"experiment": str(setup.replay_from), "protocol_hash": info.get("protocol_hash", "")}
+
+
+def check_replay_source(stored: dict[str, Any] | None, now: dict[str, Any] | None, folder: Path) -> None:
+    """Refuse to resume a folder of replayed runs without --replay (or a folder of selected runs with it)."""
+    if (stored is None) == (now is None):
+        return
+    if stored is None:
+        raise AlsegUsageError(f"{folder}: its runs select their own images; --replay writes a folder of its own: "
+                              "choose one with --name")
+    raise AlsegUsageError(f"{folder}: its runs replay the selections of {stored['experiment']}; resume it with "
+                          f"--replay {stored['experiment']}")

@@ -8,22 +8,19 @@ runner) stores each result before asking for the next, so a run resumes from any
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from alseg import __version__
-from alseg.events import Emit, EpochDone, Phase, RoundStarted
-from alseg.experiment import FULL_RUN, RunSetup, init_seed, initial_labeled, new_model, train_settings
+from alseg.events import Emit, RoundStarted
+from alseg.experiment import FULL_RUN, RunSetup, init_seed, initial_labeled, new_model
 from alseg.models import SegModel
 from alseg.records import RoundRecord, stored_metrics
-from alseg.round import RunPlan, run_round
-from alseg.seeding import derive_seed, torch_generator
-from alseg.train import evaluate, fit
+from alseg.round import RunPlan, extra_test_fields, run_round
+from alseg.steps import evaluate_step, train_step
 
 if TYPE_CHECKING:
     from alseg.shared_round import SharedRound
@@ -76,21 +73,14 @@ def full_supervision(setup: RunSetup, seed: int, emit: Emit) -> Iterator[RoundRe
     cfg, data = setup.cfg, setup.data
     model = new_model(cfg, init_seed(data, seed), setup.device)
     emit(RoundStarted(FULL_RUN, seed, 0, len(data.train), cfg.initial_epochs))
-    t0 = time.perf_counter()
-    torch.manual_seed(derive_seed(seed, data.name, "torch", "full"))
-    fit(model, setup.images, setup.masks, data.train, train_settings(cfg, cfg.initial_epochs),
-        torch_generator(seed, data.name, "train", "full"), setup.device,
-        on_epoch=lambda epoch, loss: emit(EpochDone(epoch, loss)), where=f"full supervision seed {seed}",
-        precision=setup.precision)
-    t_train = time.perf_counter() - t0
-    emit(Phase("evaluate"))
-    t0 = time.perf_counter()
-    metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device, setup.precision)
+    t_train = train_step(setup, model, data.train, cfg.initial_epochs, seed, "full", emit,
+                         f"full supervision seed {seed}")
+    evaluation = evaluate_step(setup, model, emit)
     record = RoundRecord(
         strategy=FULL_RUN, name=FULL_RUN, params={}, label="Full supervision", provider=f"alseg=={__version__}",
         alseg_version=__version__, dataset=data.name, seed=seed, round=0, n_labeled=len(data.train),
-        **stored_metrics(metrics), added=[], selected=[], picked_entropy=None,
-        pool_entropy=None, t_train=round(t_train, 3), t_eval=round(time.perf_counter() - t0, 3), t_pool=0.0,
-        t_select=0.0,
+        **stored_metrics(evaluation.metrics), added=[], selected=[], picked_entropy=None,
+        pool_entropy=None, t_train=round(t_train, 3), t_eval=round(evaluation.seconds, 3), t_pool=0.0,
+        t_select=0.0, extra=extra_test_fields(evaluation),
     )
     yield RoundResult(record, model)

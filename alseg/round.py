@@ -19,17 +19,19 @@ import torch
 
 from alseg import __version__
 from alseg.errors import AlsegError
-from alseg.events import Emit, EpochDone, Phase, RoundStarted
+from alseg.events import Emit, Phase, RoundStarted
 from alseg.experiment import RunSetup, init_seed, new_model, train_settings
+from alseg.extra_test import EXTRA_TEST_KEY
 from alseg.models import SegModel
 from alseg.pool import pool_pass
 from alseg.records import RoundRecord, rounded, stored_metrics
 from alseg.seeding import derive_seed, numpy_rng, torch_generator
+from alseg.steps import Evaluation, evaluate_step, train_step
 from alseg.strategies.base import Strategy, StrategyContractError, validate_selection
 from alseg.strategies.context import Predictor, SelectionContext
 from alseg.strategies.needs import Needs, needs_of
 from alseg.strategies.registry import StrategySpec
-from alseg.train import NonFiniteLossError, evaluate, fit
+from alseg.train import NonFiniteLossError, fit
 
 if TYPE_CHECKING:
     from alseg.shared_round import SharedRound
@@ -49,6 +51,7 @@ class RunPlan:
     spec: StrategySpec
     seed: int
     emit: Emit
+    replay: list[list[str]] | None = None  # --replay: the stored selection of every round, instead of select()
 
     def __post_init__(self) -> None:
         self.strategy: Strategy = self.spec.build()
@@ -104,25 +107,18 @@ def time_limit(seconds: float, what: str) -> Iterator[None]:
                                "and went on)")
 
 
-def train(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None) -> SegModel:
-    """Round r's training: fine-tune the previous model (or start from the seed's weights) on L_r."""
+def train(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None) -> tuple[SegModel, float]:
+    """Round r's training: fine-tune the previous model (or start from the seed's weights) on L_r; its seconds."""
     cfg, data = plan.setup.cfg, plan.setup.data
     if model is None or cfg.train_mode == "reset":
         model = plan.fresh_model()
     epochs = cfg.initial_epochs if r == 0 else cfg.epochs
     plan.emit(RoundStarted(plan.spec.run_name, plan.seed, r, len(labeled), epochs))
     unlabeled_term = plan.needs.unlabeled_loss
-    torch.manual_seed(derive_seed(plan.seed, data.name, "torch", r))
-    fit(
-        model, plan.setup.images, plan.setup.masks, labeled,
-        train_settings(cfg, epochs),
-        torch_generator(plan.seed, data.name, "train", r), plan.setup.device,
-        extra_loss=plan.strategy.extra_loss if unlabeled_term else None,
-        unlabeled=np.setdiff1d(data.train, labeled) if unlabeled_term else None,
-        on_epoch=lambda epoch, loss: plan.emit(EpochDone(epoch, loss)), where=f"{plan.where}, round {r}",
-        precision=plan.setup.precision,
-    )
-    return model
+    seconds = train_step(plan.setup, model, labeled, epochs, plan.seed, r, plan.emit, f"{plan.where}, round {r}",
+                         extra_loss=plan.strategy.extra_loss if unlabeled_term else None,
+                         unlabeled=np.setdiff1d(data.train, labeled) if unlabeled_term else None)
+    return model, seconds
 
 
 def check_finite(plan: RunPlan, r: int, signals: dict[str, np.ndarray]) -> None:
@@ -174,6 +170,11 @@ def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray,
                                     precision=precision)
         t_pool = time.perf_counter() - t0
     check_finite(plan, r, {**signals, **labeled_signals})
+    entropy = signals[DIAGNOSTIC_SIGNAL]
+    if plan.replay is not None:
+        chosen = replayed_selection(plan, r, pool, budget)
+        return Selection(chosen, t_pool, 0.0, float(entropy[np.searchsorted(pool, chosen)].mean()),
+                         float(entropy.mean()))
     ctx = SelectionContext(
         pool=pool, labeled=labeled, signals=signals, labeled_signals=labeled_signals,
         rng=numpy_rng(plan.seed, data.name, plan.spec.run_name, "select", r), round=r,
@@ -192,7 +193,6 @@ def select_next(plan: RunPlan, r: int, model: SegModel, labeled: np.ndarray,
         chosen = validate_selection(plan.spec.run_name, chosen, pool, budget)
     except StrategyContractError as err:
         raise StrategyContractError(f"{plan.where}, round {r}: {err}") from None
-    entropy = signals[DIAGNOSTIC_SIGNAL]
     picked = float(entropy[np.searchsorted(pool, chosen)].mean())
     return Selection(chosen, t_pool, t_select, picked, float(entropy.mean()))
 
@@ -207,27 +207,46 @@ def run_round(plan: RunPlan, r: int, labeled: np.ndarray, model: SegModel | None
     cfg, data = plan.setup.cfg, plan.setup.data
     if shared is not None:
         plan.emit(RoundStarted(plan.spec.run_name, plan.seed, r, len(labeled), 0))
-        model, metrics, t_train, t_eval = shared.model(plan.setup), shared.metrics, 0.0, 0.0
+        model, t_train = shared.model(plan.setup), 0.0
+        evaluation = Evaluation(shared.metrics, shared.extra_metrics(plan.setup))
     else:
-        t0 = time.perf_counter()
-        model = train(plan, r, labeled, model)
-        t_train = time.perf_counter() - t0
-        plan.emit(Phase("evaluate"))
-        t0 = time.perf_counter()
-        setup = plan.setup
-        metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device,
-                           setup.precision)
-        t_eval = time.perf_counter() - t0
+        model, t_train = train(plan, r, labeled, model)
+        evaluation = evaluate_step(plan.setup, model, plan.emit)
     last = r >= cfg.rounds
     sel = Selection(np.array([], dtype=np.int64)) if last else select_next(plan, r, model, labeled, shared)
     spec = plan.spec
     record = RoundRecord(
         strategy=spec.run_name, name=spec.name, params=dict(spec.params), label=spec.label, provider=spec.provider,
         alseg_version=__version__, dataset=data.name, seed=plan.seed, round=r, n_labeled=len(labeled),
-        **stored_metrics(metrics),
+        **stored_metrics(evaluation.metrics),
         added=[data.ids[i] for i in added], selected=[data.ids[i] for i in sel.chosen],
         picked_entropy=rounded(sel.picked_entropy), pool_entropy=rounded(sel.pool_entropy),
-        t_train=round(t_train, 3), t_eval=round(t_eval, 3), t_pool=round(sel.t_pool, 3),
-        t_select=round(sel.t_select, 3),
+        t_train=round(t_train, 3), t_eval=round(evaluation.seconds, 3), t_pool=round(sel.t_pool, 3),
+        t_select=round(sel.t_select, 3), extra=extra_test_fields(evaluation),
     )
     return record, model
+
+
+def extra_test_fields(evaluation: Evaluation) -> dict[str, Any]:
+    """The record's `extra_test` entry ({NAME: metrics}, rounded as stored), or nothing without --extra-test."""
+    if not evaluation.extra:
+        return {}
+    return {EXTRA_TEST_KEY: {name: stored_metrics(m) for name, m in sorted(evaluation.extra.items())}}
+
+
+def replayed_selection(plan: RunPlan, r: int, pool: np.ndarray, budget: int) -> np.ndarray:
+    """Round r's stored selection (--replay) as dataset indices, checked against this run's pool and budget."""
+    assert plan.replay is not None
+    data = plan.setup.data
+    index = {id_: i for i, id_ in enumerate(data.ids)}
+    ids = plan.replay[r] if r < len(plan.replay) else []
+    unknown = [i for i in ids if i not in index]
+    chosen = np.array([index[i] for i in ids if i in index], dtype=np.int64)  # in the stored (the strategy's) order
+    outside = np.setdiff1d(chosen, pool)
+    if unknown or outside.size or len(np.unique(chosen)) != budget:
+        why = (f"ids {unknown[:3]} are not in {data.name}" if unknown else
+               f"{outside.size} image(s) are not in this run's pool" if outside.size else
+               f"it holds {len(chosen)} images, not the budget {budget}")
+        raise AlsegError(f"{plan.where}, round {r}: the replayed selection does not fit ({why}): the source "
+                         "experiment was not made on this data and protocol")
+    return chosen

@@ -20,6 +20,7 @@ from alseg.events import Emit, Note, RoundDone, RunStarted
 from alseg.experiment import FULL_RUN, RunSetup
 from alseg.models import SegModel
 from alseg.records import RoundRecord
+from alseg.replay import replay_selections
 from alseg.round import RunPlan, SelectionTimeout
 from alseg.shared_round import SharedRound
 from alseg.store import ExperimentStore, RunFile, atomic_write_bytes
@@ -102,9 +103,10 @@ def prepare_task(plan: RunPlan, warnings: list[str], shared: SharedRound | None 
         store.remove_checkpoints(name, seed)  # a crash may have left one
         return None
     records, model = restore(plan, file, records, warnings)
+    replay = replay_selections(plan.setup, name, seed) if plan.setup.replay_from is not None else None
     return RunTask(plan.spec, seed, [rec.to_json() for rec in records],
                    state_bytes(model, len(records) - 1) if model is not None else None,
-                   shared if not records else None, workers)
+                   shared if not records else None, workers, replay)
 
 
 def store_round(setup: RunSetup, name: str, seed: int, out: RoundOut, emit: Emit) -> None:

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from alseg.events import Emit, EpochDone, Phase, RoundStarted
-from alseg.experiment import RunSetup, init_seed, initial_labeled, new_model, train_settings
+from alseg.events import Emit, Phase, RoundStarted
+from alseg.experiment import RunSetup, init_seed, initial_labeled, new_model
 from alseg.models import SegModel
 from alseg.pool import keys_of, pool_pass
 from alseg.round import DIAGNOSTIC_SIGNAL
-from alseg.seeding import derive_seed, torch_generator
+from alseg.steps import evaluate_step, train_step
 from alseg.store import atomic_write_bytes, atomic_write_text
 from alseg.strategies.needs import Needs
-from alseg.train import evaluate, fit
+from alseg.train import evaluate
 
 SHARED_DIR = ".shared"
 
@@ -51,6 +51,11 @@ class SharedRound:
     t_eval: float
     t_pool: float
     users: list[str] = field(default_factory=list)
+    extra: dict[str, dict[str, float]] = field(default_factory=dict)  # --extra-test metrics by dataset name
+
+    def extra_metrics(self, setup: RunSetup) -> dict[str, dict[str, float]]:
+        """The round-0 model's metrics on the setup's extra tests (computed by `add_extra_tests`)."""
+        return {t.name: self.extra[t.name] for t in setup.extra_tests}
 
     def model(self, setup: RunSetup) -> SegModel:
         """A fresh copy of the round-0 model on the setup's device."""
@@ -80,20 +85,27 @@ def compute_shared_round(setup: RunSetup, seed: int, pool_keys: set[str], labele
     labeled = initial_labeled(data, cfg.initial, seed)
     model = new_model(cfg, init_seed(data, seed), setup.device)
     emit(RoundStarted("shared round 0", seed, 0, len(labeled), cfg.initial_epochs))
-    t0 = time.perf_counter()
-    torch.manual_seed(derive_seed(seed, data.name, "torch", 0))
-    fit(model, setup.images, setup.masks, labeled, train_settings(cfg, cfg.initial_epochs),
-        torch_generator(seed, data.name, "train", 0), setup.device,
-        on_epoch=lambda epoch, loss: emit(EpochDone(epoch, loss)), where=f"shared round 0 seed {seed}",
-        precision=setup.precision)
-    t_train = time.perf_counter() - t0
-    emit(Phase("evaluate"))
-    t0 = time.perf_counter()
-    metrics = evaluate(model, setup.images, setup.masks, data.test, setup.infer_batch, setup.device, setup.precision)
-    t_eval = time.perf_counter() - t0
-    shared = SharedRound(seed, _state_bytes(model), metrics, {}, {}, t_train, t_eval, 0.0)
+    t_train = train_step(setup, model, labeled, cfg.initial_epochs, seed, 0, emit, f"shared round 0 seed {seed}")
+    evaluation = evaluate_step(setup, model, emit)
+    shared = SharedRound(seed, _state_bytes(model), evaluation.metrics, {}, {}, t_train, evaluation.seconds, 0.0,
+                         extra=dict(evaluation.extra))
     add_signals(shared, setup, pool_keys | {DIAGNOSTIC_SIGNAL}, labeled_keys, emit, model)
     return shared
+
+
+def add_extra_tests(shared: SharedRound, setup: RunSetup, emit: Emit) -> None:
+    """Evaluate the stored round-0 model on the extra tests it was not evaluated on yet."""
+    missing = [t for t in setup.extra_tests if t.name not in shared.extra]
+    if not missing:
+        return
+    model = shared.model(setup)
+    emit(Phase("evaluate"))
+    t0 = time.perf_counter()
+    for test in missing:
+        images, masks = test.on(setup.device)
+        shared.extra[test.name] = evaluate(model, images, masks, test.rows, setup.infer_batch, setup.device,
+                                           setup.precision)
+    shared.t_eval += time.perf_counter() - t0
 
 
 def add_signals(shared: SharedRound, setup: RunSetup, pool_keys: set[str], labeled_keys: set[str], emit: Emit,
@@ -134,6 +146,8 @@ def save_shared_round(root: Path, shared: SharedRound) -> None:
     atomic_write_bytes(folder / "signals.npz", buf.getvalue())
     summary = {"seed": shared.seed, "metrics": shared.metrics, "t_train": round(shared.t_train, 3),
                "t_eval": round(shared.t_eval, 3), "t_pool": round(shared.t_pool, 3), "users": sorted(shared.users)}
+    if shared.extra:
+        summary["extra_test"] = shared.extra
     atomic_write_text(folder / "round-0.json", json.dumps(summary, sort_keys=True, indent=1) + "\n")
 
 
@@ -151,4 +165,5 @@ def load_shared_round(root: Path, seed: int) -> SharedRound | None:
         return None
     return SharedRound(seed, state, {k: float(v) for k, v in summary["metrics"].items()}, pool, labeled,
                        float(summary["t_train"]), float(summary["t_eval"]), float(summary["t_pool"]),
-                       list(summary.get("users", [])))
+                       list(summary.get("users", [])),
+                       {name: {k: float(v) for k, v in m.items()} for name, m in summary.get("extra_test", {}).items()})

@@ -20,7 +20,7 @@ from alseg.loop import full_supervision, run_rounds
 from alseg.models import SegModel
 from alseg.records import RoundRecord
 from alseg.round import RunPlan
-from alseg.shared_round import SharedRound, add_signals, compute_shared_round
+from alseg.shared_round import SharedRound, add_extra_tests, add_signals, compute_shared_round
 from alseg.strategies.registry import StrategySpec
 
 
@@ -48,6 +48,7 @@ class RunTask:
     checkpoint: bytes | None = None  # weights after the last stored round (fine-tuning)
     shared: SharedRound | None = None  # the seed's shared round 0, when the run starts there and can use it
     workers: int = 1  # how many runs were computed side by side on this machine (stored when > 1)
+    replay: list[list[str]] | None = None  # --replay: the source run's selection of every round
 
     @property
     def name(self) -> str:
@@ -84,7 +85,7 @@ def run_task(setup: RunSetup, task: RunTask, emit: Emit) -> Iterator[RoundOut]:
         for result in full_supervision(setup, task.seed, emit):
             yield RoundOut(_timed(result.record, task.workers))
         return
-    plan = RunPlan(setup, task.spec, task.seed, emit)
+    plan = RunPlan(setup, task.spec, task.seed, emit, replay=task.replay)
     records = [RoundRecord.from_json(obj) for obj in task.records]
     model = model_from_bytes(setup, task.seed, task.checkpoint) if task.checkpoint is not None else None
     last = setup.cfg.rounds
@@ -98,6 +99,7 @@ def run_shared_task(setup: RunSetup, task: SharedTask, emit: Emit) -> SharedRoun
     """The seed's shared round 0 with every requested signal: completed if stored, else computed."""
     if task.existing is not None:
         add_signals(task.existing, setup, task.pool_keys, task.labeled_keys, emit)
+        add_extra_tests(task.existing, setup, emit)
         return task.existing
     return compute_shared_round(setup, task.seed, task.pool_keys, task.labeled_keys, emit)
 

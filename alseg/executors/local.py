@@ -35,12 +35,12 @@ class _Worker:
 
 
 def _worker_main(generation: int, cfg: Any, data: Any, device: str, precision: str, threads: int,
-                 tasks: Connection, results: Connection) -> None:
+                 tasks: Connection, results: Connection, extra_tests: tuple[Any, ...] = ()) -> None:
     """A worker's loop: take a task, compute it, send each message back; None (or a closed pipe) ends it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the workers
     if generation:  # a replacement worker: an injected crash (ALSEG_FAULT, tests) hits the first one only
         os.environ.pop(FAULT_ENV, None)
-    setup = worker_setup(cfg, data, device, precision, threads)
+    setup = worker_setup(cfg, data, device, precision, threads, extra_tests)
     while True:
         try:
             item = tasks.recv()
@@ -69,7 +69,8 @@ class LocalBackend:
         result_out, result_in = self.ctx.Pipe(duplex=False)
         proc = self.ctx.Process(target=_worker_main, daemon=True, name=f"alseg-worker-{i}",
                                 args=(self.generations[i], self.setup.cfg, self.setup.data, self.devices[i],
-                                      self.setup.precision.name, self.threads, task_out, result_in))
+                                      self.setup.precision.name, self.threads, task_out, result_in,
+                                      self.setup.extra_tests))
         self.generations[i] += 1
         proc.start()
         task_out.close()  # the child's ends: closing ours lets a dead child show as end-of-file

@@ -167,7 +167,7 @@ def check_resources(ray: ModuleType, cpus: int, gpus: int) -> str:
 
 
 def _ray_task(cfg: Any, data: Any, device: str, precision: str, threads: int, task: Task,
-              fault: str | None) -> Iterator[tuple[str, Any]]:
+              fault: str | None, extra_tests: Any = ()) -> Iterator[tuple[str, Any]]:
     """The body of every Ray task: compute one task, yielding each message (Ray streams them to the driver).
 
     `fault` is the driver's ALSEG_FAULT for a first attempt and None for a resubmission (tests: the injected crash
@@ -178,7 +178,7 @@ def _ray_task(cfg: Any, data: Any, device: str, precision: str, threads: int, ta
     else:
         os.environ.pop(FAULT_ENV, None)
     reset_faults()
-    setup = worker_setup(cfg, data, device, precision, threads)
+    setup = worker_setup(cfg, data, device, precision, threads, extra_tests)
     yield from work(setup, task)
 
 
@@ -188,6 +188,7 @@ class RayBackend:
     def __init__(self, ray: ModuleType, setup: RunSetup, slots: int, cpus: int, gpus: int) -> None:
         self.ray, self.slots = ray, slots
         self.data = ray.put(setup.data)  # shipped once; every task gets it by reference
+        self.extra_tests = ray.put(setup.extra_tests)  # --extra-test splits, likewise
         self.remote = ray.remote(num_returns="streaming", max_retries=0)(_ray_task).options(
             num_cpus=cpus, num_gpus=gpus)
         device = "cuda" if gpus else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to the GPU it gives the task
@@ -197,7 +198,8 @@ class RayBackend:
 
     def submit(self, ticket: int, task: Task, attempt: int) -> None:
         """Submit the task; a resubmission runs without the injected fault."""
-        self.flights[ticket] = self.remote.remote(*self.args, task, self.fault if attempt == 0 else None)
+        self.flights[ticket] = self.remote.remote(*self.args, task, self.fault if attempt == 0 else None,
+                                                  self.extra_tests)
 
     def poll(self, timeout: float) -> list[Message]:
         """The next message of every stream that has one (waiting up to `timeout` s for the first)."""

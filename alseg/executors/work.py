@@ -24,7 +24,8 @@ def task_key(task: Task) -> tuple[str, int]:
     return task.name, task.seed
 
 
-def worker_setup(cfg: Any, data: SegDataset, device: str, precision: str, threads: int) -> RunSetup:
+def worker_setup(cfg: Any, data: SegDataset, device: str, precision: str, threads: int,
+                 extra_tests: tuple[Any, ...] = ()) -> RunSetup:
     """The RunSetup a worker computes with (no store: the driver writes), after setting torch's threads."""
     import torch
 
@@ -32,7 +33,7 @@ def worker_setup(cfg: Any, data: SegDataset, device: str, precision: str, thread
 
     dev = torch.device(device)
     configure_torch(dev, threads, cfg.deterministic)
-    return RunSetup(cfg, data, dev, None, Precision(precision))  # type: ignore[arg-type]  # no store here
+    return RunSetup(cfg, data, dev, None, Precision(precision), tuple(extra_tests))  # type: ignore[arg-type]
 
 
 def work(setup: RunSetup, task: Task) -> Iterator[tuple[str, Any]]:

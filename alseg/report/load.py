@@ -15,7 +15,8 @@ import pandas as pd
 from rich.table import Table
 
 from alseg.errors import AlsegError, AlsegUsageError
-from alseg.records import RoundRecord
+from alseg.extra_test import EXTRA_TEST_KEY
+from alseg.records import METRIC_FIELDS, RoundRecord
 from alseg.report.bundle import compute_report
 from alseg.report.documents import flatten_protocol
 from alseg.report.tables import build_leaderboard, with_protocol
@@ -64,9 +65,9 @@ def load_experiment(root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, A
         runs.append({"strategy": name, "seed": seed, "status": state, "message": message,
                      "rounds": len(records), "experiment": str(root)})
         if state == "done":
-            rows += [{**{c: getattr(rec, c) for c in COLUMNS}, "workers": int(rec.extra.get("workers", 1))}
-                     for rec in records]
-    df = pd.DataFrame(rows, columns=[*COLUMNS, "workers"])
+            rows += [{**{c: getattr(rec, c) for c in COLUMNS}, "workers": int(rec.extra.get("workers", 1)),
+                      EXTRA_TEST_KEY: rec.extra.get(EXTRA_TEST_KEY) or {}} for rec in records]
+    df = pd.DataFrame(rows, columns=[*COLUMNS, "workers", EXTRA_TEST_KEY])
     df["picked_entropy"] = pd.to_numeric(df["picked_entropy"], errors="coerce")
     return df, pd.DataFrame(runs, columns=list(RUN_COLUMNS)), info
 
@@ -147,9 +148,46 @@ def load_experiments(roots: Sequence[Path]) -> Experiments:
     return Experiments(df, runs, protocol, title)
 
 
+def extra_test_names(rounds: pd.DataFrame) -> list[str]:
+    """The --extra-test datasets the stored rounds were evaluated on, sorted."""
+    if EXTRA_TEST_KEY not in rounds.columns:
+        return []
+    return sorted({name for entry in rounds[EXTRA_TEST_KEY] if isinstance(entry, dict) for name in entry})
+
+
+def on_extra_test(rounds: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The round table with every metric taken from extra test `name` (rows not evaluated on it left out)."""
+    has = rounds[EXTRA_TEST_KEY].map(lambda entry: isinstance(entry, dict) and name in entry)
+    out = rounds[has].copy()
+    for metric in METRIC_FIELDS:
+        out[metric] = out[EXTRA_TEST_KEY].map(lambda entry, m=metric: entry[name][m])
+    return out.reset_index(drop=True)
+
+
+def extra_test_dir(out_dir: Path, name: str) -> Path:
+    """Where the report of extra test `name` goes: a folder of its own beside the leaderboard."""
+    return Path(out_dir) / f"extra-test-{name}"
+
+
+def write_extra_test_reports(exps: Experiments, out_dir: Path) -> tuple[list[Path], list[Table]]:
+    """One full report (curves, AUBC, tests) per extra test, in extra-test-NAME/ under `out_dir`."""
+    paths: list[Path] = []
+    tables: list[Table] = []
+    for name in extra_test_names(exps.rounds):
+        rounds = on_extra_test(exps.rounds, name)
+        board = with_protocol(build_leaderboard(compute_report(rounds, exps.runs)), exps.protocol)
+        title = f"{exps.title}, evaluated on the test split of {name} (--extra-test: never trained or selected on)"
+        paths += write_files(board, extra_test_dir(out_dir, name), title=title, protocol=exps.protocol).all()
+        table = terminal_table(board)
+        table.title = f"on {name}'s test split (extra test)"
+        tables.append(table)
+    return paths, tables
+
+
 def report_experiments(roots: Sequence[Path], out_dir: Path) -> tuple[list[Path], list[Table]]:
     """Compute the report of the experiments once, write its files, return them and the terminal table."""
     exps = load_experiments(roots)
     board = with_protocol(build_leaderboard(compute_report(exps.rounds, exps.runs)), exps.protocol)
     files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol)
-    return files.all(), [terminal_table(board)]
+    extra_files, extra_tables = write_extra_test_reports(exps, Path(out_dir))
+    return [*files.all(), *extra_files], [terminal_table(board), *extra_tables]

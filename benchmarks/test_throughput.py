@@ -84,19 +84,28 @@ def bare_pool(model, images: np.ndarray, idx: np.ndarray, precision: Precision =
         out.features.float().mean((2, 3)).numpy()
 
 
-def timed(fn) -> float:
-    """Best of REPEATS wall times (the least disturbed run)."""
-    best = float("inf")
+def timed_pair(run_a, run_b) -> tuple[float, float]:
+    """Best of REPEATS wall times of each, measured in alternation after one warm-up call of each.
+
+    Alternating matters: on a VM the speed drifts by 10-20 % over minutes (allocator and page-cache warm-up,
+    neighbours), and timing one side's repeats before the other's turned that drift into a false gap at 352 px.
+    """
+    run_a()
+    run_b()
+    best_a = best_b = float("inf")
     for _ in range(REPEATS):
         t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+        run_a()
+        best_a = min(best_a, time.perf_counter() - t)
+        t = time.perf_counter()
+        run_b()
+        best_b = min(best_b, time.perf_counter() - t)
+    return best_a, best_b
 
 
 def compare(benchmark, what: str, n_images: int, run_alseg, run_bare) -> None:
     """Time alseg and the bare loop in the same run, record both, and assert the ratio target."""
-    t_alseg, t_bare = timed(run_alseg), timed(run_bare)
+    t_alseg, t_bare = timed_pair(run_alseg, run_bare)
     benchmark.pedantic(run_alseg, rounds=1, iterations=1)
     ratio = t_bare / t_alseg
     print(f"\n{what}: alseg {n_images / t_alseg:.1f} img/s, bare {n_images / t_bare:.1f} img/s, ratio {ratio:.3f}")

@@ -80,6 +80,7 @@ def test_the_report_gives_the_extra_test_its_own_leaderboard(tiny_cfg, kvasir) -
     folder = cfg.experiment_dir / "extra-test-kvasir-seg"
     text = (folder / "leaderboard.md").read_text()
     assert "evaluated on the test split of kvasir-seg" in text
+    assert "[kvasir-seg](extra-test-kvasir-seg/leaderboard.md)" in (cfg.experiment_dir / "leaderboard.md").read_text()
     exps = load_experiments([cfg.experiment_dir])
     on_kvasir = on_extra_test(exps.rounds, "kvasir-seg")
     last = on_kvasir[on_kvasir["round"] == on_kvasir["round"].max()]

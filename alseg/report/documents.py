@@ -39,8 +39,11 @@ def markdown_report(
     title: str,
     protocol: Mapping[str, object] | None = None,
     figures: Sequence[tuple[str, str]] = (),
+    extra_tests: Sequence[str] = (),
 ) -> str:
     """The whole leaderboard.md text: tables, verdicts, notes, figures (relative links), protocol.
+
+    `extra_tests` names the --extra-test datasets, whose own leaderboards (extra-test-NAME/) are linked.
 
     Every table heading names the label schedule ("labels 30 + 5 × 30"): it is part of what a number means.
     """
@@ -55,6 +58,9 @@ def markdown_report(
     if board.verdicts:
         out += [f"### {with_regime(f'Verdicts against Random on {METRICS[data.metric].label} AUBC', board.regime)}\n",
                 "".join(f"- {line}\n" for line in board.verdicts)]
+    if extra_tests:
+        out.append("The same models on other datasets' test splits (--extra-test, never trained or selected on): "
+                   + ", ".join(f"[{name}](extra-test-{name}/leaderboard.md)" for name in extra_tests) + ".\n")
     if board.failed:
         out.append("Runs left out of the numbers (failed, interrupted or still running):\n\n"
                    + "".join(f"- {line}\n" for line in board.failed))

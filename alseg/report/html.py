@@ -25,7 +25,7 @@ from alseg.report.bundle import compute_report
 from alseg.report.compute import METRICS, with_regime
 from alseg.report.documents import flatten_protocol, leaderboard_csv
 from alseg.report.format import Cell
-from alseg.report.load import Experiments, load_experiments, write_extra_test_reports
+from alseg.report.load import Experiments, extra_test_names, load_experiments, write_extra_test_reports
 from alseg.report.tables import Leaderboard, Table, build_leaderboard
 from alseg.report.terminal import terminal_table
 from alseg.report.write import CAPTIONS, ReportFiles, atomic_write, write_files
@@ -300,7 +300,8 @@ def report_experiments_html(roots: Sequence[Path], out_dir: Path, data_dir: Path
     reason = ""
     if data is None:
         data, reason = experiment_data(exps, roots, data_dir)
-    files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol)
+    files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol,
+                        extra_tests=extra_test_names(exps.rounds))
     page = write_html(board, files, exps.rounds, Path(out_dir), exps.title, exps.protocol, data, reason)
     extra_files, extra_tables = write_extra_test_reports(exps, Path(out_dir))
     return [*files.all(), page, *extra_files], [terminal_table(board), *extra_tables]

@@ -188,6 +188,7 @@ def report_experiments(roots: Sequence[Path], out_dir: Path) -> tuple[list[Path]
     """Compute the report of the experiments once, write its files, return them and the terminal table."""
     exps = load_experiments(roots)
     board = with_protocol(build_leaderboard(compute_report(exps.rounds, exps.runs)), exps.protocol)
-    files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol)
+    files = write_files(board, Path(out_dir), title=exps.title, protocol=exps.protocol,
+                        extra_tests=extra_test_names(exps.rounds))
     extra_files, extra_tables = write_extra_test_reports(exps, Path(out_dir))
     return [*files.all(), *extra_files], [terminal_table(board), *extra_tables]

@@ -92,7 +92,8 @@ CAPTIONS = {
 
 
 def write_files(
-    board: Leaderboard, out_dir: Path, title: str = "alseg leaderboard", protocol: Mapping | None = None
+    board: Leaderboard, out_dir: Path, title: str = "alseg leaderboard", protocol: Mapping | None = None,
+    extra_tests: Sequence[str] = (),
 ) -> ReportFiles:
     """Write the figures, then leaderboard.{md,csv,tex}, aubc.csv and overlap.csv, all from one Leaderboard."""
     out_dir = Path(out_dir)
@@ -102,7 +103,7 @@ def write_files(
     links = [(CAPTIONS[name], name) for name in pngs]
     paths = [atomic_write(out_dir / name, blob) for name, blob in pngs.items()]
     return ReportFiles(
-        markdown=atomic_write(out_dir / "leaderboard.md", markdown_report(board, title, protocol, links)),
+        markdown=atomic_write(out_dir / "leaderboard.md", markdown_report(board, title, protocol, links, extra_tests)),
         csv=atomic_write(out_dir / "leaderboard.csv", leaderboard_csv(board)),
         latex=atomic_write(out_dir / "leaderboard.tex", latex_report(board)),
         aubc_csv=atomic_write(out_dir / "aubc.csv", aubc_csv(board)),

@@ -25,10 +25,9 @@ from alseg.experiment import RunSetup, init_seed, initial_labeled, new_model
 from alseg.models import SegModel
 from alseg.pool import keys_of, pool_pass
 from alseg.round import DIAGNOSTIC_SIGNAL
-from alseg.steps import evaluate_step, train_step
+from alseg.steps import evaluate_extra, evaluate_step, train_step
 from alseg.store import atomic_write_bytes, atomic_write_text
 from alseg.strategies.needs import Needs
-from alseg.train import evaluate
 
 SHARED_DIR = ".shared"
 
@@ -101,10 +100,7 @@ def add_extra_tests(shared: SharedRound, setup: RunSetup, emit: Emit) -> None:
     model = shared.model(setup)
     emit(Phase("evaluate"))
     t0 = time.perf_counter()
-    for test in missing:
-        images, masks = test.on(setup.device)
-        shared.extra[test.name] = evaluate(model, images, masks, test.rows, setup.infer_batch, setup.device,
-                                           setup.precision)
+    shared.extra.update(evaluate_extra(setup, model, missing))
     shared.t_eval += time.perf_counter() - t0
 
 

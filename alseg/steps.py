@@ -7,6 +7,7 @@ cannot drift apart: the same seeds give the same model wherever it is trained.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 
 from alseg.events import Emit, EpochDone, Phase
 from alseg.experiment import RunSetup, train_settings
+from alseg.extra_test import ExtraTest
 from alseg.models import SegModel
 from alseg.seeding import derive_seed, torch_generator
 from alseg.train import ExtraLoss, evaluate, fit
@@ -48,8 +50,13 @@ def evaluate_step(setup: RunSetup, model: SegModel, emit: Emit) -> Evaluation:
     t0 = time.perf_counter()
     metrics = evaluate(model, setup.images, setup.masks, setup.data.test, setup.infer_batch, setup.device,
                        setup.precision)
+    return Evaluation(metrics, evaluate_extra(setup, model, setup.extra_tests), time.perf_counter() - t0)
+
+
+def evaluate_extra(setup: RunSetup, model: SegModel, tests: Sequence[ExtraTest]) -> dict[str, dict[str, float]]:
+    """The model's metrics on each of `tests` (--extra-test splits), by dataset name."""
     extra = {}
-    for test in setup.extra_tests:
+    for test in tests:
         images, masks = test.on(setup.device)
         extra[test.name] = evaluate(model, images, masks, test.rows, setup.infer_batch, setup.device, setup.precision)
-    return Evaluation(metrics, extra, time.perf_counter() - t0)
+    return extra

@@ -1,0 +1,90 @@
+"""The `cpu` preset's five strategies, one seed: bf16 with the shared first round against fp32 unshared.
+
+Issue 11's target: the bf16 + shared run in at most 55 % of the fp32 unshared run's wall time, measured side by
+side on this machine, with the paired Δ AUBC of every strategy within its seed-to-seed spread (the sample standard
+deviation of its AUBC over the committed fp32 reference experiment's seeds). Needs a CPU that computes bf16 natively
+(AVX-512 BF16 or AMX) and the CVC-ClinicDB copy beside the project; skips otherwise. About 70 min on 2 cores, on an
+otherwise idle machine:
+    python -m pytest benchmarks/test_bf16_speed.py -q -s
+Set ALSEG_SPEED_OUT=DIR to keep the two experiment folders (`ALSEG_SPEED_OUT=results` writes them where the
+committed ones are; a temporary folder otherwise). DIR must not hold them already: a resumed run would time only its
+missing rounds.
+
+Each side is one `alseg bench` process with the five strategies, as a user would run it: the bf16 side first, then
+the fp32 side (this VM's speed was seen to climb over the first minutes of work, so the order, if anything, favours
+fp32). The dataset cache (the default, `datasets/.cache`) is built before any timing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alseg.datasets import load_dataset
+from alseg.precision import cpu_supports_bf16
+from alseg.report.compute import compute_aubc_per_seed
+from alseg.report.load import load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ARG = "../shared/data/cvc-clinicdb"  # relative to the project root, as the stored config then says
+DATA = ROOT / DATA_ARG
+REFERENCE = ROOT / "results" / "cvc-clinicdb-cpu"
+STRATEGIES = ("random", "entropy", "coreset", "asa", "proposed")
+SIDES = {"cvc-clinicdb-cpu-fp32-unshared": ("--precision", "fp32", "--no-share-round0"),
+         "cvc-clinicdb-cpu-bf16-shared": ("--precision", "bf16", "--share-round0")}
+TARGET = 0.55
+
+pytestmark = [
+    pytest.mark.skipif(not cpu_supports_bf16(), reason="this CPU does not compute bf16 natively (no AVX-512 BF16 "
+                       "or AMX): the bf16 side would be emulated"),
+    pytest.mark.skipif(not DATA.is_dir(), reason=f"the CVC-ClinicDB copy is not at {DATA}"),
+    pytest.mark.skipif(not REFERENCE.is_dir(), reason="the committed reference experiment is not here"),
+]
+
+
+def bench(out: Path, name: str) -> float:
+    """Wall seconds of one `alseg bench --preset cpu` process: the five strategies, seed 0, 2 threads."""
+    cmd = [sys.executable, "-m", "alseg.cli", "bench", "--preset", "cpu", "--data-dir", DATA_ARG, "--no-plugins",
+           "--strategies", ",".join(STRATEGIES), "--seeds", "1", "--threads", "2", "--quiet", "--out", str(out),
+           "--name", name, *SIDES[name]]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "2"}, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def test_bf16_shared_against_fp32_unshared_on_the_cpu_preset(tmp_path: Path, bench_report) -> None:
+    out = Path(os.environ.get("ALSEG_SPEED_OUT", tmp_path))
+    for name in SIDES:
+        assert not (out / name).exists(), f"{out / name} exists: a resumed run would time only its missing rounds"
+    # the default cache (the project's datasets/.cache), built before any timing
+    load_dataset("cvc-clinicdb", data_dir=DATA, image_size=160, cache_dir=ROOT / "datasets" / ".cache")
+    wall = {}
+    for name in ("cvc-clinicdb-cpu-bf16-shared", "cvc-clinicdb-cpu-fp32-unshared"):
+        wall[name] = bench(out, name)
+        print(f"\n{name}: wall {wall[name]:.1f} s", flush=True)
+    fp32, bf16 = wall["cvc-clinicdb-cpu-fp32-unshared"], wall["cvc-clinicdb-cpu-bf16-shared"]
+    line = (f"cpu preset, five strategies, seed 0, 2 threads: fp32 unshared {fp32 / 60:.1f} min, bf16 + shared "
+            f"round 0 {bf16 / 60:.1f} min: {bf16 / fp32:.3f} of the fp32 wall time (target <= {TARGET})")
+    print(f"\n{line}", flush=True)
+    bench_report(line)
+
+    reference = compute_aubc_per_seed(load_experiment(REFERENCE)[0])
+    a, b = (compute_aubc_per_seed(load_experiment(out / name)[0]).set_index("strategy")["aubc"] for name in SIDES)
+    outside = []
+    for strategy in STRATEGIES:
+        spread = float(np.std(reference[reference["strategy"] == strategy]["aubc"].to_numpy(), ddof=1))
+        delta = float(b[strategy] - a[strategy])
+        line = (f"{strategy}: AUBC fp32 {a[strategy]:.4f}, bf16 {b[strategy]:.4f}, paired Δ {delta:+.4f}, "
+                f"seed-to-seed sd {spread:.4f} (reference, fp32)")
+        print(line, flush=True)
+        bench_report(line)
+        if abs(delta) > spread:
+            outside.append(strategy)
+    assert bf16 / fp32 <= TARGET
+    assert not outside, f"paired Δ AUBC outside the seed-to-seed spread: {outside}"

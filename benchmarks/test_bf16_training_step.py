@@ -1,9 +1,9 @@
 """Where bf16 training time goes on a CPU: one training step in fp32, in bf16 autocast, and in bf16 autocast with
 the depthwise convolutions kept in fp32.
 
-On the 2-core AMD EPYC with AVX-512 BF16 and no AMX (docs/performance.md), bf16 autocast made the forward
-convolutions twice as fast but the backward of the encoder's depthwise convolutions about 5.7× slower, so 160-px
-training gained almost nothing. This benchmark measures the step time of the three variants on the `cpu` preset's
+On the 2-core AMD EPYC with AVX-512 BF16 and no AMX (docs/performance.md), bf16 autocast made the k×k
+convolutions' backward faster but the backward of the encoder's depthwise convolutions about 4.6× slower, so 160-px
+training gained little. This benchmark measures the step time of the three variants on the `cpu` preset's
 model and size (U-Net, EfficientNet-Lite0, batch 16, 160 px, channels-last, one thread) and the convolution
 backward time by kind (k×k, 1×1, depthwise) from the profiler. The third variant is a measurement, not a
 precision alseg offers (it would change what "bf16" computes, so it would be a new protocol value).

@@ -159,8 +159,10 @@ def bench(
                                                  rich_help_panel=TRAIN)] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N.",
                                                rich_help_panel=TRAIN)] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | fp16 | auto: the forward pass's arithmetic "
-                                                  "(bf16/fp16 autocast; losses, metrics and scores stay fp32). "
+    precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | bf16-dw32 | fp16 | auto: the forward "
+                                                  "pass's arithmetic (bf16/fp16 autocast; losses, metrics and "
+                                                  "scores stay fp32). bf16-dw32 = bf16 with the depthwise "
+                                                  "convolutions in fp32 (faster training on CPUs without AMX). "
                                                   "auto = the fastest this device supports (bf16 on CPUs with "
                                                   "AVX-512 BF16/AMX and on Ampere+ GPUs, fp16 on older GPUs). "
                                                   "Part of the protocol. Presets: quick/cpu fp32, paper auto.",

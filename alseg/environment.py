@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from alseg.precision import FP32, Precision, cpu_supports_bf16
+from alseg.precision import FP32, Precision, cpu_has_amx, cpu_supports_bf16
 
 PACKAGES = ("alseg", "torch", "segmentation-models-pytorch", "timm", "numpy", "scikit-learn", "scipy", "pandas")
 
@@ -38,7 +38,7 @@ def environment_record(device: torch.device, precision: Precision = FP32) -> dic
         "executable": sys.executable,
         "device": dev,
         "precision": {"resolved": precision.protocol, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                      "cpu_native_bf16": cpu_supports_bf16()},
+                      "cpu_native_bf16": cpu_supports_bf16(), "cpu_amx": cpu_has_amx()},
         "torch": {
             "num_threads": torch.get_num_threads(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),

@@ -4,32 +4,68 @@
 is part of the protocol, so runs of different precision never merge. Under autocast only the forward runs
 in 16 bits: losses, metrics and every selection score are computed in float32 (`logits.float()`), and the
 weights and the optimiser stay float32.
+
+`bf16-dw32` is bf16 autocast with the depthwise convolutions (groups == input channels) kept in float32. On a
+CPU with AVX-512 BF16 but no AMX, oneDNN's bf16 depthwise-convolution backward is several times slower than
+its fp32 one, so plain bf16 gains little in training there (docs/performance.md); computing those layers in
+float32 recovers the gain. It computes something else than `bf16`, so it is its own protocol value.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from alseg.errors import AlsegUsageError
 
 #: The values `--precision` accepts.
-PRECISION_CHOICES = ("fp32", "bf16", "fp16", "auto")
+PRECISION_CHOICES = ("fp32", "bf16", "bf16-dw32", "fp16", "auto")
 
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+_DTYPES = {"bf16": torch.bfloat16, "bf16-dw32": torch.bfloat16, "fp16": torch.float16}
+_PROTOCOL_NAMES = {"fp32": "fp32", "bf16": "bf16-autocast", "bf16-dw32": "bf16-autocast-fp32-depthwise",
+                   "fp16": "fp16-autocast"}
+
+
+def is_depthwise_conv(func: Callable, args: tuple, kwargs: dict[str, Any]) -> bool:
+    """Whether a torch-function call is a 2-d convolution with one group per input channel (and more than one)."""
+    if func is not F.conv2d and func is not torch.conv2d:
+        return False
+    groups = kwargs.get("groups", args[6] if len(args) > 6 else 1)
+    return groups > 1 and groups == args[0].shape[1]
+
+
+class DepthwiseInFloat32(TorchFunctionMode):
+    """Inside an autocast region, compute every depthwise convolution in float32 (inputs upcast, autocast off).
+
+    A torch-function mode rather than a change to the model: it applies to any encoder that calls
+    `F.conv2d`, leaves weights, checkpoints and copies untouched, and the backward of an op follows the dtype
+    its forward ran in.
+    """
+
+    def __torch_function__(self, func: Callable, types: tuple, args: tuple = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        if is_depthwise_conv(func, args, kwargs):
+            with torch.autocast(args[0].device.type, enabled=False):
+                return func(*(a.float() if isinstance(a, torch.Tensor) else a for a in args), **kwargs)
+        return func(*args, **kwargs)
 
 
 @dataclass(frozen=True)
 class Precision:
-    """One resolved precision: 'fp32' (no autocast), 'bf16' or 'fp16' (autocast of the forward pass)."""
+    """One resolved precision: 'fp32' (no autocast), 'bf16', 'bf16-dw32' or 'fp16' (autocast of the forward)."""
 
     name: str
 
     def __post_init__(self) -> None:
-        if self.name not in ("fp32", *_DTYPES):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.name!r}")
+        if self.name not in _PROTOCOL_NAMES:
+            raise ValueError(f"precision must be fp32, bf16, bf16-dw32 or fp16, got {self.name!r}")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -38,12 +74,19 @@ class Precision:
 
     @property
     def protocol(self) -> str:
-        """How the protocol names it: 'fp32', 'bf16-autocast' or 'fp16-autocast' (the names stored since 0.1)."""
-        return self.name if self.name == "fp32" else f"{self.name}-autocast"
+        """How the protocol names it: 'fp32', 'bf16-autocast', 'fp16-autocast' (the names stored since 0.1) or
+        'bf16-autocast-fp32-depthwise'."""
+        return _PROTOCOL_NAMES[self.name]
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """The autocast context for a forward pass on `device` (a no-op context in fp32)."""
-        return torch.autocast(device.type, dtype=self.dtype, enabled=self.name != "fp32")
+        autocast = torch.autocast(device.type, dtype=self.dtype, enabled=self.name != "fp32")
+        if self.name != "bf16-dw32":
+            return autocast
+        stack = ExitStack()
+        stack.enter_context(autocast)
+        stack.enter_context(DepthwiseInFloat32())
+        return stack
 
     def grad_scaler(self, device: torch.device) -> torch.amp.GradScaler | None:
         """A loss scaler for fp16 training (its small exponent range underflows gradients); None otherwise."""
@@ -61,6 +104,14 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles (oneDNN's fast bf16 kernels, the depthwise backward included)."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def cuda_supports_bf16(device: torch.device) -> bool:
     """Whether the CUDA device computes bf16 natively (compute capability 8.0, Ampere, or newer)."""
     return torch.cuda.get_device_capability(device)[0] >= 8
@@ -69,8 +120,8 @@ def cuda_supports_bf16(device: torch.device) -> bool:
 def supported_precisions(device: torch.device) -> tuple[str, ...]:
     """The precisions alseg runs on `device`, fastest first."""
     if device.type == "cuda":
-        return ("bf16", "fp16", "fp32") if cuda_supports_bf16(device) else ("fp16", "fp32")
-    return ("bf16", "fp32") if cpu_supports_bf16() else ("fp32",)
+        return ("bf16", "bf16-dw32", "fp16", "fp32") if cuda_supports_bf16(device) else ("fp16", "fp32")
+    return ("bf16", "bf16-dw32", "fp32") if cpu_supports_bf16() else ("fp32",)
 
 
 def resolve_precision(text: str, device: torch.device) -> Precision:
@@ -82,10 +133,10 @@ def resolve_precision(text: str, device: torch.device) -> Precision:
         return Precision(supported[0])
     if text in supported:
         return Precision(text)
-    if device.type == "cpu" and text == "bf16":
+    if device.type == "cpu" and text.startswith("bf16"):
         capability = torch.backends.cpu.get_cpu_capability()
         raise AlsegUsageError(
-            f"--precision bf16: this CPU ({capability}) has no native bf16 (AVX-512 BF16 or AMX), so bf16 would be "
+            f"--precision {text}: this CPU ({capability}) has no native bf16 (AVX-512 BF16 or AMX), so bf16 would be "
             "emulated and slower than fp32; use --precision fp32 (or auto, which picks fp32 here)")
     if device.type == "cpu":
         raise AlsegUsageError("--precision fp16: alseg does not train in fp16 on a CPU (no native fp16 arithmetic "

@@ -1,9 +1,10 @@
 """Throughput of alseg's training and pool pass against a bare PyTorch loop, per precision and image size.
 
 Same model (U-Net, EfficientNet-Lite0 encoder), batch size, image size, threads and precision (the bare loop
-wraps its forward in the same `torch.autocast`); the bare loop does the same work (uint8 → float, flips,
+wraps its forward in the same `Precision.autocast`); the bare loop does the same work (uint8 → float, flips,
 BCE + Dice, Adam; forward + entropy + embedding) without alseg. Sizes: 160 px (the `cpu` preset) and 352 px
-(the `paper` preset); precisions: fp32 and, where the CPU computes it natively, bf16.
+(the `paper` preset); precisions: fp32 and, where the CPU computes bf16 natively, bf16 and bf16-dw32
+(bf16 with the depthwise convolutions in fp32).
 Run: python -m pytest benchmarks/test_throughput.py -q -s
 The ratio bare time / alseg time is printed; the target is ≥ 0.95 in every case (the harness costs only
 bookkeeping).
@@ -28,7 +29,7 @@ from alseg.train import TrainSettings, fit
 BATCH, REPEATS = 16, 3
 N_TRAIN = {160: 128, 352: 32}  # images per timed training epoch (128 at 160 px: 64 gave ±10 % run to run)
 N_POOL = {160: 128, 352: 64}  # images per timed pool pass
-PRECISIONS = [FP32, *([Precision("bf16")] if cpu_supports_bf16() else [])]
+PRECISIONS = [FP32, *([Precision("bf16"), Precision("bf16-dw32")] if cpu_supports_bf16() else [])]
 CASES = [pytest.param(size, p, id=f"{size}px-{p.name}") for size in (160, 352) for p in PRECISIONS]
 _DATA: dict[int, object] = {}
 

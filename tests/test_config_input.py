@@ -496,7 +496,7 @@ BAD_FLAGS = {
     "zero lr": (["--lr", "0"], "--lr must be a positive finite number"),
     "unknown device": (["--device", "tpu"], "unknown device 'tpu'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"),
     "mps device": (["--device", "mps"], "unknown device 'mps'; use auto, cpu, cuda or cuda:N (N = 0, 1, ...) (Apple's"),
-    "unknown precision": (["--precision", "fp8"], "--precision must be one of fp32, bf16, fp16, auto, got 'fp8'"),
+    "unknown precision": (["--precision", "fp8"], "--precision must be one of fp32, bf16, bf16-dw32, fp16, auto, got 'fp8'"),
     "bad cuda index": (["--device", "cuda:x"], "unknown device 'cuda:x'"),
     "upper-case device": (["--device", "CPU"], "unknown device 'CPU'"),
     "batch size one": (["--batch-size", "1"], "--batch-size must be at least 2 (BatchNorm"),

@@ -13,8 +13,8 @@ float32 recovers the gain. It computes something else than `bf16`, so it is its 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,13 @@ class DepthwiseInFloat32(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+@contextmanager
+def _autocast_depthwise_in_float32(device_type: str) -> Iterator[None]:
+    """bf16 autocast with the depthwise convolutions in float32, entered when the `with` block is."""
+    with torch.autocast(device_type, dtype=torch.bfloat16), DepthwiseInFloat32():
+        yield
+
+
 @dataclass(frozen=True)
 class Precision:
     """One resolved precision: 'fp32' (no autocast), 'bf16', 'bf16-dw32' or 'fp16' (autocast of the forward)."""
@@ -80,13 +87,9 @@ class Precision:
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """The autocast context for a forward pass on `device` (a no-op context in fp32)."""
-        autocast = torch.autocast(device.type, dtype=self.dtype, enabled=self.name != "fp32")
-        if self.name != "bf16-dw32":
-            return autocast
-        stack = ExitStack()
-        stack.enter_context(autocast)
-        stack.enter_context(DepthwiseInFloat32())
-        return stack
+        if self.name == "bf16-dw32":
+            return _autocast_depthwise_in_float32(device.type)
+        return torch.autocast(device.type, dtype=self.dtype, enabled=self.name != "fp32")
 
     def grad_scaler(self, device: torch.device) -> torch.amp.GradScaler | None:
         """A loss scaler for fp16 training (its small exponent range underflows gradients); None otherwise."""

@@ -61,12 +61,15 @@ def test_bf16_dw32_keeps_depthwise_convolutions_in_fp32_and_the_rest_in_bf16():
     depthwise, grouped, full = (torch.nn.Conv2d(4, 4, 3, groups=4), torch.nn.Conv2d(4, 4, 3, groups=2),
                                 torch.nn.Conv2d(4, 4, 3))
     x = torch.rand(2, 4, 8, 8, requires_grad=True)
-    with Precision("bf16-dw32").autocast(CPU):
+    context = Precision("bf16-dw32").autocast(CPU)
+    assert not torch.is_autocast_enabled("cpu")  # nothing is active before the with block enters it
+    with context:
         out = depthwise(x)
         assert out.dtype is torch.float32
         assert grouped(x).dtype is torch.bfloat16 and full(x).dtype is torch.bfloat16
         assert F.conv2d(x.bfloat16(), depthwise.weight, groups=4).dtype is torch.float32  # upcast, not bf16
         assert full(out).dtype is torch.bfloat16  # autocast is back on after the depthwise layer
+    assert not torch.is_autocast_enabled("cpu")
     with Precision("bf16").autocast(CPU):
         assert depthwise(x).dtype is torch.bfloat16
     reference = depthwise(x)

@@ -5,11 +5,13 @@ Usage: python results/compute_time.py results/cvc-clinicdb-cpu
 For every finished run (as `alseg report` counts them: `alseg.report.load.load_experiment`), it sums
 the wall-clock seconds stored with each round (`t_train + t_eval + t_pool + t_select`). Times are wall
 clock, so a run paused while it trained (a CI check on the same machine, say) stores the pause too:
-docs/results.md names those runs.
+docs/results.md names those runs. It then prints the same seconds by phase and, when the experiment shared its
+first rounds, their cost from `shared-round0.json` (counted once there, stored as 0 in the sharers' round 0).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -21,15 +23,35 @@ from alseg.report.load import load_experiment
 TIME_KEYS = ["t_train", "t_eval", "t_pool", "t_select"]
 
 
+def _phase_seconds(experiment: Path) -> pd.DataFrame:
+    """The stored seconds of every round of the finished runs, one column per phase, with strategy and seed."""
+    rounds = load_experiment(experiment)[0]
+    times = rounds[TIME_KEYS].apply(pd.to_numeric, errors="coerce").fillna(0.0)
+    return pd.concat([rounds[["strategy", "seed"]], times], axis=1)
+
+
 def finished_runs(experiment: Path) -> dict[str, list[tuple[int, float]]]:
     """(seed, seconds) of every finished run, by strategy name."""
-    rounds = load_experiment(experiment)[0]
-    seconds = rounds[TIME_KEYS].apply(pd.to_numeric, errors="coerce").fillna(0.0).sum(axis=1)
+    rounds = _phase_seconds(experiment)
+    seconds = rounds[TIME_KEYS].sum(axis=1)
     per_run = seconds.groupby([rounds["strategy"], rounds["seed"].astype(int)]).sum()
     out: dict[str, list[tuple[int, float]]] = {}
     for (name, seed), total in per_run.items():
         out.setdefault(str(name), []).append((int(seed), float(total)))
     return out
+
+
+def shared_round_seconds(experiment: Path) -> dict[str, float]:
+    """Seconds by phase of the shared first rounds in `shared-round0.json`, summed over seeds ({} when none)."""
+    path = experiment / "shared-round0.json"
+    if not path.is_file():
+        return {}
+    seeds = json.loads(path.read_text()).values()
+    return {key: sum(float(entry.get(key, 0.0)) for entry in seeds) for key in ("t_train", "t_pool", "t_eval")}
+
+
+def _phases_line(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{key[2:]} {value:.0f} s" for key, value in seconds.items())
 
 
 def main(experiment: Path) -> None:
@@ -47,6 +69,11 @@ def main(experiment: Path) -> None:
         print(f"| {name} | {len(items)} | {seeds} | {total / 60 / len(items):.1f} | {total / 60:.1f} |")
     grand = sum(t for items in runs.values() for _, t in items)
     print(f"\nAll finished runs: {sum(len(v) for v in runs.values())}, {grand / 3600:.2f} h recorded.")
+    by_phase = _phase_seconds(experiment)[TIME_KEYS].sum()
+    print(f"By phase: {_phases_line({key: float(by_phase[key]) for key in TIME_KEYS})}.")
+    shared = shared_round_seconds(experiment)
+    if shared:
+        print(f"Shared first rounds (shared-round0.json, not in the figures above): {_phases_line(shared)}.")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,15 @@ def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.Cap
     out = capsys.readouterr().out
     assert "| random | 2 | 0,1 | 3.0 | 6.0 |" in out  # 361.5 s = 6.0 min, 3.0 per run
     assert "All finished runs: 2, 0.10 h recorded." in out
+    assert "By phase: train 356 s, eval 4 s, pool 2 s, select 0 s." in out  # 355.5 + 4 × 1 + 4 × 0.5
+    assert "Shared first rounds" not in out
+    (tmp_path / "shared-round0.json").write_text(json.dumps(
+        {"0": {"t_train": 17.5, "t_pool": 30.0, "t_eval": 0.5, "users": ["random"]},
+         "1": {"t_train": 2.0, "t_pool": 1.0, "t_eval": 0.25, "users": ["random"]}}))
+    assert compute_time.shared_round_seconds(tmp_path) == {"t_train": 19.5, "t_pool": 31.0, "t_eval": 0.75}
+    compute_time.main(tmp_path)
+    assert "Shared first rounds (shared-round0.json, not in the figures above): train 20 s, pool 31 s, eval 1 s." \
+        in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no finished runs"):
         compute_time.main(tmp_path / "nothing")
 

@@ -32,7 +32,10 @@ def _phase_seconds(experiment: Path) -> pd.DataFrame:
 
 def finished_runs(experiment: Path) -> dict[str, list[tuple[int, float]]]:
     """(seed, seconds) of every finished run, by strategy name."""
-    rounds = _phase_seconds(experiment)
+    return _per_run(_phase_seconds(experiment))
+
+
+def _per_run(rounds: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
     seconds = rounds[TIME_KEYS].sum(axis=1)
     per_run = seconds.groupby([rounds["strategy"], rounds["seed"].astype(int)]).sum()
     out: dict[str, list[tuple[int, float]]] = {}
@@ -46,7 +49,10 @@ def shared_round_seconds(experiment: Path) -> dict[str, float]:
     path = experiment / "shared-round0.json"
     if not path.is_file():
         return {}
-    seeds = json.loads(path.read_text()).values()
+    try:
+        seeds = json.loads(path.read_text()).values()
+    except (json.JSONDecodeError, AttributeError) as err:
+        sys.exit(f"{path} is not the shared-round record alseg writes ({err}): restore it from git or delete it")
     return {key: sum(float(entry.get(key, 0.0)) for entry in seeds) for key in ("t_train", "t_pool", "t_eval")}
 
 
@@ -56,9 +62,10 @@ def _phases_line(seconds: dict[str, float]) -> str:
 
 def main(experiment: Path) -> None:
     try:
-        runs = finished_runs(experiment)
+        rounds = _phase_seconds(experiment)
     except AlsegError as err:  # not an experiment folder, or a damaged experiment.json
         sys.exit(f"no finished runs under {experiment}: {err}")
+    runs = _per_run(rounds)
     if not runs:
         sys.exit(f"no finished runs under {experiment / 'runs'}: run `alseg bench` into it first")
     print("| strategy | runs | seeds | min per run | min in all |")
@@ -69,7 +76,7 @@ def main(experiment: Path) -> None:
         print(f"| {name} | {len(items)} | {seeds} | {total / 60 / len(items):.1f} | {total / 60:.1f} |")
     grand = sum(t for items in runs.values() for _, t in items)
     print(f"\nAll finished runs: {sum(len(v) for v in runs.values())}, {grand / 3600:.2f} h recorded.")
-    by_phase = _phase_seconds(experiment)[TIME_KEYS].sum()
+    by_phase = rounds[TIME_KEYS].sum()
     print(f"By phase: {_phases_line({key: float(by_phase[key]) for key in TIME_KEYS})}.")
     shared = shared_round_seconds(experiment)
     if shared:

@@ -57,6 +57,9 @@ def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.Cap
     compute_time.main(tmp_path)
     assert "Shared first rounds (shared-round0.json, not in the figures above): train 20 s, pool 31 s, eval 1 s." \
         in capsys.readouterr().out
+    (tmp_path / "shared-round0.json").write_text("{not json")
+    with pytest.raises(SystemExit, match=r"shared-round0\.json is not the shared-round record"):
+        compute_time.main(tmp_path)
     with pytest.raises(SystemExit, match="no finished runs"):
         compute_time.main(tmp_path / "nothing")
 

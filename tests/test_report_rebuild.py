@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import alseg.report.bundle as bundle
 import alseg.report.tables as tables
 from alseg.cli import app
+from alseg.config import protocol_hash
 from alseg.errors import AlsegError
 from alseg.records import RoundRecord
 from alseg.report import render_terminal
@@ -24,7 +25,8 @@ from alseg.report.load import load_experiment, report_experiments
 REFERENCE = Path(__file__).resolve().parents[1] / "results" / "cvc-clinicdb-cpu"
 TEXT_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "aubc.csv", "overlap.csv")
 REFERENCE_RUNS = {"asa", "coreset", "entropy", "full", "proposed", "proposed(clustering=false)",
-                  "proposed(discrepancy=false)", "proposed(uncertainty=false)", "random"}
+                  "proposed(discrepancy=false)", "proposed(uncertainty=false)", "random",
+                  "bald", "badge", "power(base=bald)", "power(base=entropy)", "typiclust"}  # the last five: issue 12
 
 
 def generated(folder: Path) -> list[str]:
@@ -169,8 +171,12 @@ def test_a_folder_from_before_device_and_precision_merges_with_a_new_one(tmp_pat
     old, new = tmp_path / "old", tmp_path / "new"
     shutil.copytree(REFERENCE, old, ignore=shutil.ignore_patterns("*.png"))
     shutil.copytree(REFERENCE, new, ignore=shutil.ignore_patterns("*.png"))
+    legacy = json.loads((old / "experiment.json").read_text())
+    for key in ("device", "precision"):  # as alseg <= 0.2.0 wrote it, before both keys existed
+        legacy["protocol"].pop(key, None)
+    legacy["protocol_hash"] = protocol_hash(legacy["protocol"])
+    (old / "experiment.json").write_text(json.dumps(legacy))
     info = json.loads((new / "experiment.json").read_text())
-    assert "precision" not in info["protocol"]  # the reference was written before both keys existed
     info["protocol"].update(device="cpu", precision="fp32")
     (new / "experiment.json").write_text(json.dumps(info))
     result = CliRunner().invoke(app, ["report", str(old), str(new), "--out", str(tmp_path / "both")])

@@ -162,9 +162,9 @@ def bench(
     precision: Annotated[str | None, typer.Option(help="fp32 | bf16 | bf16-dw32 | fp16 | auto: the forward "
                                                   "pass's arithmetic (bf16/fp16 autocast; losses, metrics and "
                                                   "scores stay fp32). bf16-dw32 = bf16 with the depthwise "
-                                                  "convolutions in fp32 (faster training on CPUs without AMX). "
-                                                  "auto = the fastest this device supports (bf16 on CPUs with "
-                                                  "AVX-512 BF16/AMX and on Ampere+ GPUs, fp16 on older GPUs). "
+                                                  "convolutions in fp32 (faster training on CPUs). auto = the "
+                                                  "fastest this device supports (bf16-dw32 on CPUs with AVX-512 "
+                                                  "BF16/AMX, bf16 on Ampere+ GPUs, fp16 on older GPUs). "
                                                   "Part of the protocol. Presets: quick/cpu fp32, paper auto.",
                                                   rich_help_panel=TRAIN)] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads, 0 or more (0 = torch's default; with "

@@ -79,11 +79,17 @@ def test_bf16_dw32_keeps_depthwise_convolutions_in_fp32_and_the_rest_in_bf16():
     assert grad_dw32.dtype is torch.float32 and torch.equal(grad_dw32, grad_fp32)
 
 
-@pytest.mark.parametrize("supported, expected", [(True, "bf16"), (False, "fp32")])
-def test_auto_picks_bf16_on_a_cpu_only_where_it_is_native(monkeypatch, supported, expected):
+@pytest.mark.parametrize("supported, expected", [(True, "bf16-dw32"), (False, "fp32")])
+def test_auto_picks_bf16_dw32_on_a_cpu_only_where_bf16_is_native(monkeypatch, supported, expected):
     monkeypatch.setattr(precision_mod, "cpu_supports_bf16", lambda: supported)
     assert resolve_precision("auto", CPU).name == expected
     assert resolve_precision("fp32", CPU) == FP32
+
+
+@pytest.mark.parametrize("ampere, expected", [(True, "bf16"), (False, "fp16")])
+def test_auto_on_a_gpu_picks_plain_bf16_where_native_and_fp16_on_older_cards(monkeypatch, ampere, expected):
+    monkeypatch.setattr(precision_mod, "cuda_supports_bf16", lambda device: ampere)
+    assert resolve_precision("auto", torch.device("cuda")).name == expected
 
 
 @pytest.mark.parametrize("name", ["bf16", "bf16-dw32"])

@@ -7,6 +7,8 @@ the wall-clock seconds stored with each round (`t_train + t_eval + t_pool + t_se
 clock, so a run paused while it trained (a CI check on the same machine, say) stores the pause too:
 docs/results.md names those runs. It then prints the same seconds by phase and, when the experiment shared its
 first rounds, their cost from `shared-round0.json` (counted once there, stored as 0 in the sharers' round 0).
+Last, the cost of a selection per strategy: the mean pool pass + select seconds over the rounds that made their
+own pool pass (t_pool > 0: the rounds that selected, less a shared round 0, whose pool pass is stored once).
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def shared_round_seconds(experiment: Path) -> dict[str, float]:
     return {key: sum(float(entry.get(key, 0.0)) for entry in seeds) for key in ("t_train", "t_pool", "t_eval")}
 
 
+def selection_seconds(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Mean t_pool, t_select and their sum per strategy over the rounds with a pool pass of their own."""
+    own = rounds[rounds["t_pool"] > 0]
+    table = own.groupby("strategy")[["t_pool", "t_select"]].mean()
+    table["per_round"] = table["t_pool"] + table["t_select"]
+    table["rounds"] = own.groupby("strategy").size()
+    return table
+
+
 def _phases_line(seconds: dict[str, float]) -> str:
     return ", ".join(f"{key[2:]} {value:.0f} s" for key, value in seconds.items())
 
@@ -81,6 +92,11 @@ def main(experiment: Path) -> None:
     shared = shared_round_seconds(experiment)
     if shared:
         print(f"Shared first rounds (shared-round0.json, not in the figures above): {_phases_line(shared)}.")
+    print("\n| strategy | rounds with their own pool pass | s pool pass | s select | s per round |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, row in selection_seconds(rounds).iterrows():
+        print(f"| {name} | {int(row['rounds'])} | {row['t_pool']:.1f} | {row['t_select']:.1f} | "
+              f"{row['per_round']:.1f} |")
 
 
 if __name__ == "__main__":

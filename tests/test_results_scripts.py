@@ -50,6 +50,7 @@ def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.Cap
     assert "All finished runs: 2, 0.10 h recorded." in out
     assert "By phase: train 356 s, eval 4 s, pool 2 s, select 0 s." in out  # 355.5 + 4 × 1 + 4 × 0.5
     assert "Shared first rounds" not in out
+    assert "| random | 4 | 0.5 | 0.0 | 0.5 |" in out  # four rounds with a pool pass, t_select null on disk
     (tmp_path / "shared-round0.json").write_text(json.dumps(
         {"0": {"t_train": 17.5, "t_pool": 30.0, "t_eval": 0.5, "users": ["random"]},
          "1": {"t_train": 2.0, "t_pool": 1.0, "t_eval": 0.25, "users": ["random"]}}))

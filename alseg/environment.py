@@ -25,9 +25,34 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it ('unknown' where it does not): fp32 results depend on it."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def computed_on(device: torch.device) -> dict[str, Any]:
+    """Where a round was computed: CPU model and torch threads (and the GPU on CUDA).
+
+    The same seed reproduces a run exactly only on the same kind of CPU with the same thread count: oneDNN's
+    kernels and their reduction order differ between CPUs and thread counts, and training amplifies the last-bit
+    differences (docs/protocol.md, "Where a run was computed"). Each round record carries this stamp so that a
+    comparison can say which of its runs were computed alike.
+    """
+    out: dict[str, Any] = {"cpu": cpu_model(), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out
+
+
 def environment_record(device: torch.device, precision: Precision = FP32) -> dict[str, Any]:
     """Versions, platform, device, precision and the torch settings that affect determinism."""
-    dev: dict[str, Any] = {"type": device.type, "name": "cpu"}
+    dev: dict[str, Any] = {"type": device.type, "name": "cpu", "cpu_model": cpu_model()}
     if device.type == "cuda":
         dev["name"] = torch.cuda.get_device_name(device)
         dev["cuda"] = torch.version.cuda

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 TIMING_FIELDS = ("t_train", "t_eval", "t_pool", "t_select")
+#: Where and beside what a round was computed (CPU model and threads; how many runs shared the machine): facts
+#: about the run, not results, so two runs that must agree may differ in them.
+CONTEXT_FIELDS = ("computed_on", "workers")
 METRIC_FIELDS = ("dice", "iou", "miou")
 
 
@@ -67,8 +70,8 @@ class RoundRecord:
         return cls(**values, extra={k: v for k, v in obj.items() if k not in known})
 
     def without_timing(self) -> dict[str, Any]:
-        """The record minus wall-clock fields: what two runs with the same seed must agree on."""
-        return {k: v for k, v in self.to_json().items() if k not in TIMING_FIELDS}
+        """The record minus wall-clock and context fields: what two runs with the same seed must agree on."""
+        return {k: v for k, v in self.to_json().items() if k not in TIMING_FIELDS + CONTEXT_FIELDS}
 
     def with_changes(self, **changes: Any) -> RoundRecord:
         """A copy with some fields changed."""

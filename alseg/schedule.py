@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from alseg.errors import AlsegError
 from alseg.events import Emit, Note, RunDone
@@ -79,9 +80,32 @@ def record_shared(setup: RunSetup, shared: SharedRound, users: list[str]) -> Non
         summary = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         summary = {}
-    summary[str(shared.seed)] = {"t_train": round(shared.t_train, 3), "t_eval": round(shared.t_eval, 3),
-                                 "t_pool": round(shared.t_pool, 3), "users": shared.users}
+    summary[str(shared.seed)] = shared_entry(shared, summary.get(str(shared.seed)))
     atomic_write_text(path, json.dumps(summary, sort_keys=True, indent=1) + "\n")
+
+
+def shared_entry(shared: SharedRound, stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The seed's entry in shared-round0.json: cost, users, test Dice and where it was computed.
+
+    A shared round 0 whose weights were lost (`.shared/` is not committed) is recomputed when a later run of the
+    seed needs it; on another kind of CPU or thread count its model differs in the last bits and so, after
+    training, in its Dice. Its users then are not the earlier ones: the earlier computation's entry is kept under
+    `earlier`, so that its cost still counts and its users are still named.
+    """
+    entry: dict[str, Any] = {"t_train": round(shared.t_train, 3), "t_eval": round(shared.t_eval, 3),
+                             "t_pool": round(shared.t_pool, 3), "users": shared.users}
+    if "dice" in shared.metrics:
+        entry["dice"] = shared.metrics["dice"]
+    if shared.computed_on:
+        entry["computed_on"] = shared.computed_on
+    if stored:
+        earlier = list(stored.get("earlier", []))
+        previous = {k: v for k, v in stored.items() if k != "earlier"}
+        if not set(previous.get("users", [])) <= set(shared.users):  # recomputed: the stored entry was another
+            earlier.append(previous)
+        if earlier:
+            entry["earlier"] = earlier
+    return entry
 
 
 def ensure_shared(setup: RunSetup, task: SharedTask, users: list[str], emit: Emit) -> SharedRound | None:

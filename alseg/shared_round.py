@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from alseg.environment import computed_on
 from alseg.events import Emit, Phase, RoundStarted
 from alseg.experiment import RunSetup, init_seed, initial_labeled, new_model
 from alseg.models import SegModel
@@ -51,6 +52,7 @@ class SharedRound:
     t_pool: float
     users: list[str] = field(default_factory=list)
     extra: dict[str, dict[str, float]] = field(default_factory=dict)  # --extra-test metrics by dataset name
+    computed_on: dict[str, Any] = field(default_factory=dict)  # CPU model and threads (environment.computed_on)
 
     def extra_metrics(self, setup: RunSetup) -> dict[str, dict[str, float]]:
         """The round-0 model's metrics on the setup's extra tests (computed by `add_extra_tests`)."""
@@ -87,7 +89,7 @@ def compute_shared_round(setup: RunSetup, seed: int, pool_keys: set[str], labele
     t_train = train_step(setup, model, labeled, cfg.initial_epochs, seed, 0, emit, f"shared round 0 seed {seed}")
     evaluation = evaluate_step(setup, model, emit)
     shared = SharedRound(seed, _state_bytes(model), evaluation.metrics, {}, {}, t_train, evaluation.seconds, 0.0,
-                         extra=dict(evaluation.extra))
+                         extra=dict(evaluation.extra), computed_on=computed_on(setup.device))
     add_signals(shared, setup, pool_keys | {DIAGNOSTIC_SIGNAL}, labeled_keys, emit, model)
     return shared
 
@@ -144,6 +146,8 @@ def save_shared_round(root: Path, shared: SharedRound) -> None:
                "t_eval": round(shared.t_eval, 3), "t_pool": round(shared.t_pool, 3), "users": sorted(shared.users)}
     if shared.extra:
         summary["extra_test"] = shared.extra
+    if shared.computed_on:
+        summary["computed_on"] = shared.computed_on
     atomic_write_text(folder / "round-0.json", json.dumps(summary, sort_keys=True, indent=1) + "\n")
 
 
@@ -162,4 +166,5 @@ def load_shared_round(root: Path, seed: int) -> SharedRound | None:
     return SharedRound(seed, state, {k: float(v) for k, v in summary["metrics"].items()}, pool, labeled,
                        float(summary["t_train"]), float(summary["t_eval"]), float(summary["t_pool"]),
                        list(summary.get("users", [])),
-                       {name: {k: float(v) for k, v in m.items()} for name, m in summary.get("extra_test", {}).items()})
+                       {name: {k: float(v) for k, v in m.items()} for name, m in summary.get("extra_test", {}).items()},
+                       dict(summary.get("computed_on", {})))

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from alseg.environment import computed_on
 from alseg.events import Emit
 from alseg.experiment import RunSetup, init_seed, new_model
 from alseg.loop import full_supervision, run_rounds
@@ -83,7 +84,7 @@ def run_task(setup: RunSetup, task: RunTask, emit: Emit) -> Iterator[RoundOut]:
     """Compute the task's missing rounds, yielding each as it finishes (nothing is written here)."""
     if task.spec is None:
         for result in full_supervision(setup, task.seed, emit):
-            yield RoundOut(_timed(result.record, task.workers))
+            yield RoundOut(_timed(result.record, task.workers, setup.device))
         return
     plan = RunPlan(setup, task.spec, task.seed, emit, replay=task.replay)
     records = [RoundRecord.from_json(obj) for obj in task.records]
@@ -92,7 +93,8 @@ def run_task(setup: RunSetup, task: RunTask, emit: Emit) -> Iterator[RoundOut]:
     for result in run_rounds(plan, records, model, task.shared if not records else None):
         r = result.record.round
         keep = r < last and setup.cfg.train_mode == "finetune"
-        yield RoundOut(_timed(result.record, task.workers), state_bytes(result.model, r) if keep else None)
+        yield RoundOut(_timed(result.record, task.workers, setup.device, task.shared if not records else None),
+                       state_bytes(result.model, r) if keep else None)
 
 
 def run_shared_task(setup: RunSetup, task: SharedTask, emit: Emit) -> SharedRound:
@@ -104,8 +106,14 @@ def run_shared_task(setup: RunSetup, task: SharedTask, emit: Emit) -> SharedRoun
     return compute_shared_round(setup, task.seed, task.pool_keys, task.labeled_keys, emit)
 
 
-def _timed(record: RoundRecord, workers: int) -> RoundRecord:
-    """The record, saying how many runs shared the machine while it was timed (only when more than one)."""
-    if workers <= 1:
-        return record
-    return replace(record, extra={**record.extra, "workers": workers})
+def _timed(record: RoundRecord, workers: int, device: torch.device,
+           shared: SharedRound | None = None) -> RoundRecord:
+    """The record, saying where it was computed and how many runs shared the machine (only when more than one).
+
+    A round 0 taken from the seed's shared first round says where that one was computed, when it is known.
+    """
+    where = shared.computed_on if shared is not None and record.round == 0 and shared.computed_on else None
+    extra = {**record.extra, "computed_on": where or computed_on(device)}
+    if workers > 1:
+        extra["workers"] = workers
+    return replace(record, extra=extra)

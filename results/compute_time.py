@@ -55,7 +55,8 @@ def shared_round_seconds(experiment: Path) -> dict[str, float]:
         seeds = json.loads(path.read_text()).values()
     except (json.JSONDecodeError, AttributeError) as err:
         sys.exit(f"{path} is not the shared-round record alseg writes ({err}): restore it from git or delete it")
-    return {key: sum(float(entry.get(key, 0.0)) for entry in seeds) for key in ("t_train", "t_pool", "t_eval")}
+    entries = [e for entry in seeds for e in [entry, *entry.get("earlier", [])]]  # recomputed ones keep their cost
+    return {key: sum(float(e.get(key, 0.0)) for e in entries) for key in ("t_train", "t_pool", "t_eval")}
 
 
 def selection_seconds(rounds: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ os.environ.pop("COLUMNS", None)
 os.environ.pop("LINES", None)
 
 from alseg.config import BenchConfig, resolve_config
-from alseg.records import TIMING_FIELDS
+from alseg.records import CONTEXT_FIELDS, TIMING_FIELDS
 
 # The smallest protocol that still exercises every part of the loop (a few seconds per strategy on a CPU).
 TINY: dict[str, Any] = {
@@ -71,11 +71,12 @@ def synthetic32():
 
 
 _TIMING = re.compile(rb'"(' + b"|".join(f.encode() for f in TIMING_FIELDS) + rb')": -?[0-9.eE+-]+')
+_COMPUTED_ON = re.compile(rb'"computed_on": \{[^{}]*\}')
 
 
 def strip_timing(raw: bytes) -> bytes:
-    """Run-file bytes with the values of the timing fields blanked (everything else kept byte for byte)."""
-    return _TIMING.sub(rb'"\1": 0', raw)
+    """Run-file bytes with the values of the timing fields and the computed_on stamp blanked (the rest kept)."""
+    return _COMPUTED_ON.sub(b'"computed_on": {}', _TIMING.sub(rb'"\1": 0', raw))
 
 
 def read_records(path: Path, drop_timing: bool = True) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def read_records(path: Path, drop_timing: bool = True) -> list[dict[str, Any]]:
     for line in path.read_text().splitlines():
         rec = json.loads(line)
         if drop_timing:
-            for key in TIMING_FIELDS:
+            for key in TIMING_FIELDS + CONTEXT_FIELDS:
                 rec.pop(key, None)
         out.append(rec)
     return out

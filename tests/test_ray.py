@@ -26,13 +26,10 @@ PROTOCOL = {"strategies": RUNS, "seeds": 2, "rounds": 2}  # 2 shared rounds 0 + 
 
 
 def _records(root: Path) -> dict[tuple[str, str], list[dict]]:
-    """Every run file's records without the timing fields and the 'workers' key."""
+    """Every run file's records without the timing and context fields ('workers', 'computed_on')."""
     out = {}
     for path in sorted((root / "runs").glob("*/seed-*.jsonl")):
-        records = read_records(path)
-        for rec in records:
-            rec.pop("workers", None)
-        out[(path.parent.name, path.name)] = records
+        out[(path.parent.name, path.name)] = read_records(path)
     return out
 
 

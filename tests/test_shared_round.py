@@ -86,3 +86,48 @@ def test_the_times_table_marks_shared_runs_and_leaves_their_round_zero_out(tiny_
     own = _timed(cfg, "random")[1]["t_train"]  # the one round it trained itself
     row = next(line for line in text.splitlines() if line.startswith("| Random‡"))
     assert f"{own:.2f}" in row
+
+
+def test_records_say_where_they_were_computed_and_a_sharer_names_the_shared_rounds_machine(tiny_cfg):
+    import torch
+
+    from alseg.environment import cpu_model
+
+    cfg = tiny_cfg(strategies="random,entropy", name="stamped")
+    run_benchmark(cfg)
+    here = {"cpu": cpu_model(), "threads": torch.get_num_threads()}
+    assert all(rec["computed_on"] == here for rec in _records(cfg, "random"))
+    summary = json.loads((shared_dir(cfg.experiment_dir, 0) / "round-0.json").read_text())
+    assert summary["computed_on"] == here
+    # a round 0 taken from a shared round computed elsewhere says so: rewrite where the stored one was computed
+    summary["computed_on"] = {"cpu": "Some Other CPU", "threads": 7}
+    (shared_dir(cfg.experiment_dir, 0) / "round-0.json").write_text(json.dumps(summary))
+    later = tiny_cfg(strategies="coreset,asa", name="stamped")
+    run_benchmark(later)
+    coreset = _records(later, "coreset")
+    assert coreset[0]["computed_on"] == {"cpu": "Some Other CPU", "threads": 7}
+    assert all(rec["computed_on"] == here for rec in coreset[1:])
+
+
+def test_a_recomputed_shared_round_keeps_the_earlier_ones_cost_and_users(tiny_cfg):
+    import importlib.util
+    from pathlib import Path
+
+    cfg = tiny_cfg(strategies="random,entropy", name="lost")
+    run_benchmark(cfg)
+    first = json.loads((cfg.experiment_dir / "shared-round0.json").read_text())["0"]
+    assert first["users"] == ["entropy", "random"] and "dice" in first and "earlier" not in first
+    for path in sorted(shared_dir(cfg.experiment_dir, 0).iterdir()):  # the weights are not committed: lost
+        path.unlink()
+    run_benchmark(tiny_cfg(strategies="coreset,asa", name="lost"))  # needs round 0 again: recomputed
+    entry = json.loads((cfg.experiment_dir / "shared-round0.json").read_text())["0"]
+    assert entry["users"] == ["asa", "coreset"]
+    assert entry["earlier"] == [first]
+    run_benchmark(tiny_cfg(strategies="coreset,asa,random", name="lost"))  # all stored: the entry stays
+    assert json.loads((cfg.experiment_dir / "shared-round0.json").read_text())["0"] == entry
+    script = Path(__file__).resolve().parents[1] / "results" / "compute_time.py"
+    spec = importlib.util.spec_from_file_location("compute_time", script)
+    compute_time = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compute_time)
+    seconds = compute_time.shared_round_seconds(cfg.experiment_dir)
+    assert abs(seconds["t_train"] - (first["t_train"] + entry["t_train"])) < 1e-9  # both computations count

@@ -29,10 +29,7 @@ def _bench(tmp_path: Path, name: str, *args: str, env: dict[str, str] | None = N
 def _all_records(root: Path) -> dict[tuple[str, str], list[dict]]:
     out = {}
     for path in sorted((root / "runs").glob("*/seed-*.jsonl")):
-        records = read_records(path)
-        for rec in records:
-            rec.pop("workers", None)  # how many runs shared the machine while it was timed
-        out[(path.parent.name, path.name)] = records
+        out[(path.parent.name, path.name)] = read_records(path)  # without times, workers and computed_on
     return out
 
 
@@ -47,7 +44,9 @@ def test_two_workers_store_the_records_of_one(tmp_path):
     assert len(a) == 8 and a == b
     timed = read_records(tmp_path / "results" / "two" / "runs" / "random" / "seed-0.jsonl", drop_timing=False)
     assert all(rec["workers"] == 2 for rec in timed)
-    assert "workers" not in read_records(tmp_path / "results" / "one" / "runs" / "random" / "seed-0.jsonl")[0]
+    alone = read_records(tmp_path / "results" / "one" / "runs" / "random" / "seed-0.jsonl", drop_timing=False)
+    assert "workers" not in alone[0] and alone[0]["computed_on"]["cpu"] == timed[0]["computed_on"]["cpu"]
+    assert all(rec["computed_on"]["threads"] == 1 for rec in timed)  # --workers 2 split the two cores
     for status in (tmp_path / "results" / "two" / "runs").glob("*/seed-*.status.json"):
         assert json.loads(status.read_text())["status"] == "done"
     assert (tmp_path / "results" / "two" / "leaderboard.md").is_file()

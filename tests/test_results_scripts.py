@@ -86,3 +86,35 @@ def test_compare_paper_sets_every_ablation_row_over_the_same_seeds() -> None:
 def test_compare_paper_names_a_missing_leaderboard(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"leaderboard\.csv not found.*alseg report"):
         _script("compare_paper").main(str(tmp_path))
+
+
+def test_the_validation_split_holds_out_training_frames_only_and_is_reproducible(tmp_path: Path) -> None:
+    from alseg.datasets.cvc import TEST_FRAMES
+
+    make = _script("make_validation_split")
+    assert [make.sequence_of(n) for n in (1, 25, 26, 67, 68, 591, 592, 612)] == [1, 1, 2, 3, 4, 28, 29, 29]
+    assert sum(1 for n in range(1, 613) if make.sequence_of(n) == 10) == 6  # frames 200 to 205
+    split = make.validation_split(seed=0, size=62)
+    train, held = set(split["train"]), set(split["test"])
+    assert len(held) >= 62 and len(train) + len(held) == 550 and not train & held
+    held_sequences = {make.sequence_of(int(n)) for n in held}
+    assert not {make.sequence_of(int(n)) for n in train} & held_sequences  # whole sequences held out
+    assert not (train | held) & {str(n) for n in TEST_FRAMES}  # the standard test frames are in neither part
+    assert train | held == {str(n) for n in range(1, 613)} - {str(n) for n in TEST_FRAMES}
+    assert make.validation_split(seed=0, size=62) == split and make.validation_split(seed=1, size=62) != split
+    make.main([str(tmp_path / "val.json")])
+    assert json.loads((tmp_path / "val.json").read_text()) == split
+    with pytest.raises(SystemExit, match="--size must be between 1 and 549"):
+        make.validation_split(size=550)
+
+
+@pytest.mark.skipif(not (RESULTS.parent.parent / "shared" / "data" / "cvc-clinicdb").is_dir(),
+                    reason="needs the CVC-ClinicDB copy in ../shared/data/cvc-clinicdb")
+def test_the_committed_validation_split_loads_as_a_split_file(tmp_path: Path) -> None:
+    from alseg.datasets.cvc import load_cvc_clinicdb
+
+    path = RESULTS / "cvc-clinicdb-validation-split.json"
+    assert json.loads(path.read_text()) == _script("make_validation_split").validation_split(seed=0, size=62)
+    data = load_cvc_clinicdb(data_dir=RESULTS.parent.parent / "shared" / "data" / "cvc-clinicdb", image_size=32,
+                             cache_dir=tmp_path, split_file=path)
+    assert len(data.train) + len(data.test) == 550 and len(data.test) >= 62

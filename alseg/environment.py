@@ -28,9 +28,10 @@ def package_versions() -> dict[str, str]:
 def cpu_model() -> str:
     """The CPU's model name as the kernel reports it ('unknown' where it does not): fp32 results depend on it."""
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or "unknown"

@@ -96,7 +96,7 @@ def test_records_say_where_they_were_computed_and_a_sharer_names_the_shared_roun
     cfg = tiny_cfg(strategies="random,entropy", name="stamped")
     run_benchmark(cfg)
     here = {"cpu": cpu_model(), "threads": torch.get_num_threads()}
-    assert all(rec["computed_on"] == here for rec in _records(cfg, "random"))
+    assert all(rec["computed_on"] == here for rec in _timed(cfg, "random"))  # _records leaves context out
     summary = json.loads((shared_dir(cfg.experiment_dir, 0) / "round-0.json").read_text())
     assert summary["computed_on"] == here
     # a round 0 taken from a shared round computed elsewhere says so: rewrite where the stored one was computed
@@ -104,7 +104,7 @@ def test_records_say_where_they_were_computed_and_a_sharer_names_the_shared_roun
     (shared_dir(cfg.experiment_dir, 0) / "round-0.json").write_text(json.dumps(summary))
     later = tiny_cfg(strategies="coreset,asa", name="stamped")
     run_benchmark(later)
-    coreset = _records(later, "coreset")
+    coreset = _timed(later, "coreset")
     assert coreset[0]["computed_on"] == {"cpu": "Some Other CPU", "threads": 7}
     assert all(rec["computed_on"] == here for rec in coreset[1:])
 

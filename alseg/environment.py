@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -25,8 +26,12 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it ('unknown' where it does not): fp32 results depend on it."""
+    """The CPU's model name as the kernel reports it ('unknown' where it does not): fp32 results depend on it.
+
+    Read once per process: every round record is stamped with it, and the CPU does not change under a process.
+    """
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
             for line in cpuinfo:

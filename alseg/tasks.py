@@ -90,10 +90,11 @@ def run_task(setup: RunSetup, task: RunTask, emit: Emit) -> Iterator[RoundOut]:
     records = [RoundRecord.from_json(obj) for obj in task.records]
     model = model_from_bytes(setup, task.seed, task.checkpoint) if task.checkpoint is not None else None
     last = setup.cfg.rounds
-    for result in run_rounds(plan, records, model, task.shared if not records else None):
+    shared = task.shared if not records else None  # only a run that starts at round 0 starts from it
+    for result in run_rounds(plan, records, model, shared):
         r = result.record.round
         keep = r < last and setup.cfg.train_mode == "finetune"
-        yield RoundOut(_timed(result.record, task.workers, setup.device, task.shared if not records else None),
+        yield RoundOut(_timed(result.record, task.workers, setup.device, shared),
                        state_bytes(result.model, r) if keep else None)
 
 
@@ -112,8 +113,8 @@ def _timed(record: RoundRecord, workers: int, device: torch.device,
 
     A round 0 taken from the seed's shared first round says where that one was computed, when it is known.
     """
-    where = shared.computed_on if shared is not None and record.round == 0 and shared.computed_on else None
-    extra = {**record.extra, "computed_on": where or computed_on(device)}
+    from_shared = shared is not None and record.round == 0 and shared.computed_on
+    extra = {**record.extra, "computed_on": shared.computed_on if from_shared else computed_on(device)}
     if workers > 1:
         extra["workers"] = workers
     return replace(record, extra=extra)

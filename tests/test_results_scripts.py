@@ -58,6 +58,11 @@ def test_compute_time_sums_finished_runs_only(tmp_path: Path, capsys: pytest.Cap
     compute_time.main(tmp_path)
     assert "Shared first rounds (shared-round0.json, not in the figures above): train 20 s, pool 31 s, eval 1 s." \
         in capsys.readouterr().out
+    (tmp_path / "shared-round0.json").write_text(json.dumps(  # seed 1 recomputed: the earlier cost still counts
+        {"0": {"t_train": 17.5, "t_pool": 30.0, "t_eval": 0.5, "users": ["random"]},
+         "1": {"t_train": 2.0, "t_pool": 1.0, "t_eval": 0.25, "users": ["entropy"],
+               "earlier": [{"t_train": 4.0, "t_pool": 2.0, "t_eval": 0.5, "users": ["random"]}]}}))
+    assert compute_time.shared_round_seconds(tmp_path) == {"t_train": 23.5, "t_pool": 33.0, "t_eval": 1.25}
     (tmp_path / "shared-round0.json").write_text("{not json")
     with pytest.raises(SystemExit, match=r"shared-round0\.json is not the shared-round record"):
         compute_time.main(tmp_path)

@@ -88,6 +88,19 @@ def test_compare_paper_sets_every_ablation_row_over_the_same_seeds() -> None:
     assert compare.shared_seeds(pd.DataFrame(rows), ["proposed", "missing"]) == []
 
 
+def test_compare_paper_sets_a_second_dataset_beside_the_papers_second_dataset_columns() -> None:
+    compare = _script("compare_paper")
+    assert compare.paper_columns("cvc-clinicdb") == "cvc-clinicdb"
+    assert compare.paper_columns("kvasir-seg") == "second"
+    board = pd.DataFrame([{"strategy": "random", "n_labeled": 90, "n_seeds": 5, "miou_mean": 0.7,
+                           "miou_std": 0.01, "dice_mean": 0.8, "dice_std": 0.02}])
+    lines = compare.table1(board, "second").splitlines()
+    assert "| 90 | Random | 0.7986 | 0.7963 | 0.7000 ± 0.0100 | 0.8000 ± 0.0200 | 5 |" in lines
+    assert "| 180 | Proposed | 0.8303 | 0.8359 | – | – | 0 |" in lines
+    assert "| 90 | Random | 0.8388 | 0.8225 | 0.7000 ± 0.0100 | 0.8000 ± 0.0200 | 5 |" in (
+        compare.table1(board).splitlines())
+
+
 def test_compare_paper_names_a_missing_leaderboard(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"leaderboard\.csv not found.*alseg report"):
         _script("compare_paper").main(str(tmp_path))

@@ -101,6 +101,35 @@ def test_compare_paper_sets_a_second_dataset_beside_the_papers_second_dataset_co
         compare.table1(board).splitlines())
 
 
+def test_compare_datasets_reranks_and_holm_corrects_within_the_compared_family() -> None:
+    compare = _script("compare_datasets")
+    assert compare.agreement([0.01, 0.02], [0.01, 0.04]) == "finding on all"
+    assert compare.agreement([0.01, 0.02], [0.01, 0.20]) == "same direction, resolved on some"
+    assert compare.agreement([0.01, 0.02], [0.30, 0.20]) == "same direction, unresolved"
+    assert compare.agreement([0.01, -0.02], [0.01, 0.20]) == "reverses"
+    assert compare.agreement([0.01, -0.02], [0.30, float("nan")]) == "direction differs, unresolved"
+    assert compare.agreement([0.01, float("nan")], [0.01, 0.01]) == "–"
+
+    def table(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
+        return pd.DataFrame([{"strategy": s, "label": s.title(), "aubc_mean": m, "rank": 99, "n_pairs": 5,
+                              "mean_diff": m - 0.70, "p_value": p, "p_holm": 1.0} for s, m, p in rows]
+                            ).set_index("strategy")
+
+    a = table([("random", 0.70, float("nan")), ("entropy", 0.72, 0.01), ("coreset", 0.71, 0.02),
+               ("extra", 0.75, 0.5)])
+    b = table([("random", 0.70, float("nan")), ("entropy", 0.69, 0.04), ("coreset", 0.73, 0.02)])
+    text = compare.compare({"A": a, "B": b})
+    assert "Extra" not in text  # only the strategies both folders have
+    # Holm over the 2 tests of the family, ranks within it: 0.01*2 = 0.02, max(0.02, 0.02*1) = 0.02
+    assert ("| Entropy | +0.0200 (p 0.010, Holm 0.020), rank 1 | -0.0100 (p 0.040, Holm 0.040), rank 3 "
+            "| reverses |") in text
+    assert ("| Coreset | +0.0100 (p 0.020, Holm 0.020), rank 2 | +0.0300 (p 0.020, Holm 0.040), rank 1 "
+            "| finding on all |") in text
+    assert "Kendall's τ of the ranks, A against B (3 strategies): -0.33" in text
+    with pytest.raises(SystemExit, match="nope in none of the folders"):
+        compare.compare({"A": a, "B": b}, ["random", "nope"])
+
+
 def test_compare_paper_names_a_missing_leaderboard(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"leaderboard\.csv not found.*alseg report"):
         _script("compare_paper").main(str(tmp_path))

@@ -14,7 +14,6 @@ The output is the Markdown that docs/results.md quotes.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -111,11 +110,10 @@ def main(experiment: str) -> None:
         sys.exit(f"{board_file} not found: pass an experiment folder, e.g. results/cvc-clinicdb-cpu, "
                  f"and run `alseg report {experiment}` first if it has run files but no report")
     board = pd.read_csv(board_file)
-    dataset = json.loads((Path(experiment) / "experiment.json").read_text())["protocol"]["dataset"]
-    columns = paper_columns(dataset)
+    rounds, _, info = load_experiment(Path(experiment))
+    columns = paper_columns(info["protocol"]["dataset"])
     print(f"### Table 1 ({PAPER_TABLE1[columns][0]})\n")
     print(table1(board, columns))
-    rounds = load_experiment(Path(experiment))[0]
     if not rounds["strategy"].isin([n for n in PAPER_TABLE2 if n != "proposed"]).any():
         return  # no ablation runs: Table 2 has nothing of ours to set beside the paper's
     ablations, seeds = table2_board(rounds)

@@ -113,9 +113,15 @@ def load_extra_tests(specs: Sequence[ExtraTestSpec], main: SegDataset, image_siz
         if spec.name == main.name:
             raise AlsegUsageError(f"--extra-test {spec.text}: that is the experiment's own dataset, whose test split "
                                   "every round is evaluated on already; name another dataset")
-        data = load_dataset(spec.name, data_dir=Path(spec.data_dir).expanduser() if spec.data_dir else None,
-                            image_size=image_size, cache_dir=cache_dir,
-                            progress=(lambda done, total, n=spec.name: progress(n, done, total)) if progress else None)
+        try:
+            data = load_dataset(spec.name, data_dir=Path(spec.data_dir).expanduser() if spec.data_dir else None,
+                                image_size=image_size, cache_dir=cache_dir,
+                                progress=(lambda done, total, n=spec.name: progress(n, done, total)) if progress
+                                else None)
+        except AlsegUsageError as err:
+            # The dataset's own message speaks of --data-dir, the main dataset's option: say which option failed.
+            raise AlsegUsageError(f"--extra-test {spec.text}: {err} (for an extra test, that folder is the DIR of "
+                                  f"--extra-test {spec.name}:DIR)") from err
         tests.append(extra_test_of(data))
     return tuple(tests)
 

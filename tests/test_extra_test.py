@@ -121,6 +121,15 @@ def test_the_experiments_own_dataset_is_refused_as_extra_test(tiny_cfg) -> None:
         run_benchmark(tiny_cfg(extra_test="synthetic"))
 
 
+def test_a_missing_extra_test_folder_is_refused_naming_the_option(tmp_path) -> None:
+    args = ["bench", *TINY_ARGS, "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--name", "cli"]
+    bad = runner.invoke(app, [*args, "--extra-test", f"kvasir-seg:{tmp_path / 'nowhere'}"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    text = " ".join(bad.output.split())
+    assert f"--extra-test kvasir-seg:{tmp_path / 'nowhere'}:" in text and "does not exist" in text
+    assert "the DIR of --extra-test kvasir-seg:DIR" in text
+
+
 def test_the_cli_takes_the_option_and_refuses_a_bad_one(tmp_path, kvasir) -> None:
     args = ["bench", *TINY_ARGS, "--out", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"), "--name", "cli"]
     bad = runner.invoke(app, [*args, "--extra-test", "kvasir:/nowhere"])
